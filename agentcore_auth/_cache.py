@@ -1,0 +1,246 @@
+"""The credential cache: TTL and expiry-aware entries, single-flight, compare-and-invalidate.
+
+Everything here is I/O-free and clock-injected: it decides (is it fresh, who
+fetches, may a stale value be served) and never fetches. The resolver does the
+fetching, sync or async, and reports back through :meth:`CredentialCache.complete`
+or :meth:`CredentialCache.fail`.
+
+Concurrency follows cachetools' ``_condition`` discipline: one lock, held only
+while dicts are read or updated, never during a fetch. Concurrent misses for one
+key share one :class:`concurrent.futures.Future`, which sync waiters block on
+and async waiters await, from any thread or event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, fields
+
+from cachetools import TLRUCache
+
+from ._credential import Credential
+from ._exceptions import SourceUnavailableError
+from ._secret import Secret
+
+__all__ = ["CacheEntry", "CacheStats", "CredentialCache", "Flight"]
+
+logger = logging.getLogger("agentcore_auth")
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counters since the resolver was made (a snapshot; read ``resolver.stats`` again).
+
+    Attributes:
+        hits: answered from the cache.
+        misses: lookups that started an upstream fetch.
+        upstream_calls: fetches that reached the source (successful or not).
+        coalesced_waits: lookups that joined a fetch already under way.
+        invalidations: entries dropped by ``invalidate``.
+        stale_serves: expired values served because the source was unavailable.
+        errors: fetches that ended in an error (served stale or not).
+    """
+
+    hits: int = 0
+    misses: int = 0
+    upstream_calls: int = 0
+    coalesced_waits: int = 0
+    invalidations: int = 0
+    stale_serves: int = 0
+    errors: int = 0
+
+
+class CacheEntry:
+    """A cached secret with the monotonic times it is fresh until and servable-stale until."""
+
+    __slots__ = ("secret", "fresh_until", "stale_until")
+
+    def __init__(self, secret: Secret, fresh_until: float, stale_until: float) -> None:
+        self.secret = secret
+        self.fresh_until = fresh_until
+        self.stale_until = stale_until
+
+    def __repr__(self) -> str:
+        return (f"CacheEntry(secret={self.secret!r}, fresh_until={self.fresh_until:.3f}, "
+                f"stale_until={self.stale_until:.3f})")
+
+
+class Flight:
+    """One upstream fetch under way: the leader's handle to report its outcome."""
+
+    __slots__ = ("key", "future", "stale")
+
+    def __init__(self, key: Hashable, stale: CacheEntry | None) -> None:
+        self.key = key
+        self.future: Future[Secret] = Future()
+        self.stale = stale
+
+    def __repr__(self) -> str:
+        return f"Flight(done={self.future.done()})"
+
+
+class CredentialCache:
+    """A bounded TLRU cache of secrets with single-flight misses.
+
+    Args:
+        ttl: how long a value is fresh, in seconds; a token's own expiry (minus
+            ``expiry_skew``) shortens it.
+        max_entries: bound on cached credentials; the least recently used go first.
+        stale_if_error: how long after expiry a value may still be served when the
+            source is unavailable (``SourceUnavailableError``); 0 disables.
+        expiry_skew: refresh tokens this many seconds before they expire.
+        retry_after: after serving stale, wait this long before asking upstream again.
+        timer: monotonic clock (injected by tests).
+        wall_clock: epoch clock, to compare with token expiry times.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        max_entries: int,
+        stale_if_error: float,
+        expiry_skew: float = 30.0,
+        retry_after: float = 1.0,
+        timer: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.ttl = ttl
+        self.stale_if_error = stale_if_error
+        self.expiry_skew = expiry_skew
+        self.retry_after = retry_after
+        self._timer = timer
+        self._wall_clock = wall_clock
+        self._lock = threading.Lock()
+        self._store: TLRUCache[Hashable, CacheEntry] = TLRUCache(
+            maxsize=max_entries, ttu=lambda _k, entry, _now: entry.stale_until, timer=timer
+        )
+        self._inflight: dict[Hashable, Flight] = {}
+        self._counts = dict.fromkeys((f.name for f in fields(CacheStats)), 0)
+
+    def __repr__(self) -> str:
+        return (f"CredentialCache(entries={len(self._store)}, inflight={len(self._inflight)}, "
+                f"ttl={self.ttl}, stale_if_error={self.stale_if_error})")
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    @property
+    def stats(self) -> CacheStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return CacheStats(**self._counts)
+
+    def lookup(
+        self, key: Hashable, *, force: bool = False
+    ) -> tuple[Secret | None, Future[Secret] | None, Flight | None]:
+        """The hot path: a fresh secret, or a future to wait on (and a Flight if you lead).
+
+        Returns ``(secret, None, None)`` on a hit; ``(None, future, None)`` when a
+        fetch is under way (wait on it); ``(None, future, flight)`` when the caller
+        must fetch and then call :meth:`complete` or :meth:`fail` with the flight.
+        With ``force``, a fresh entry is ignored (a fetch is joined or started).
+        """
+        now = self._timer()
+        counts = self._counts
+        with self._lock:
+            entry = self._store.get(key)
+            if entry is not None and now < entry.fresh_until and not force:
+                counts["hits"] += 1
+                return entry.secret, None, None
+            flight = self._inflight.get(key)
+            if flight is not None:
+                counts["coalesced_waits"] += 1
+                return None, flight.future, None
+            counts["misses"] += 1
+            flight = self._inflight[key] = Flight(key, entry)
+        return None, flight.future, flight
+
+    def complete(self, flight: Flight, credential: Credential) -> None:
+        """Store a fetched credential and hand it to every waiter."""
+        now = self._timer()
+        lifetime = self.ttl
+        if credential.expires_at is not None:
+            lifetime = min(lifetime, credential.expires_at - self._wall_clock() - self.expiry_skew)
+        entry = CacheEntry(credential.secret, now + lifetime, now + lifetime + self.stale_if_error)
+        with self._lock:
+            self._counts["upstream_calls"] += 1
+            if self._inflight.get(flight.key) is flight:
+                del self._inflight[flight.key]
+                if lifetime > 0:
+                    self._store[flight.key] = entry
+                else:
+                    self._store.pop(flight.key, None)
+        flight.future.set_result(credential.secret)
+
+    def fail(self, flight: Flight, error: BaseException, *, reached_source: bool = True) -> None:
+        """Report a failed fetch: serve a stale value if allowed, else the error, to every waiter.
+
+        Failures are never cached as values. After a stale serve the entry counts
+        as fresh for ``retry_after`` seconds so an outage is not hammered.
+        """
+        now = self._timer()
+        stale = flight.stale
+        serve_stale = (
+            isinstance(error, SourceUnavailableError)
+            and stale is not None
+            and now < stale.stale_until
+        )
+        with self._lock:
+            counts = self._counts
+            counts["errors"] += 1
+            counts["upstream_calls"] += int(reached_source)
+            if self._inflight.get(flight.key) is flight:
+                del self._inflight[flight.key]
+                if serve_stale:
+                    assert stale is not None
+                    stale.fresh_until = min(now + self.retry_after, stale.stale_until)
+            if serve_stale:
+                counts["stale_serves"] += 1
+        if serve_stale:
+            assert stale is not None
+            logger.warning(
+                "serving a stale credential (%s, expired %.1fs ago) because the source is "
+                "unavailable: %s", stale.secret.name, now - stale.fresh_until, error,
+            )
+            flight.future.set_result(stale.secret)
+        else:
+            flight.future.set_exception(error)
+
+    def invalidate(self, key: Hashable, *, if_value: Secret | None = None) -> bool:
+        """Drop one entry; with ``if_value``, only if it still holds that value.
+
+        Compare-and-invalidate is what refetch-on-401 uses: of 100 callers that
+        saw a 401 with one stale value, the first drops it and the rest find the
+        fresh one already there. A fetch under way for that key is detached, so
+        callers after the invalidation start a new fetch instead of joining one
+        that may return the rejected value.
+        """
+        with self._lock:
+            entry = self._store.get(key)
+            if entry is None or (if_value is not None and entry.secret != if_value):
+                return False
+            del self._store[key]
+            self._inflight.pop(key, None)
+            self._counts["invalidations"] += 1
+            return True
+
+    def invalidate_where(self, predicate: Callable[[Hashable, Secret], bool]) -> int:
+        """Drop every entry whose key and secret satisfy ``predicate``; return how many."""
+        with self._lock:
+            doomed = [k for k, e in list(self._store.items()) if predicate(k, e.secret)]
+            for key in doomed:
+                self._store.pop(key, None)
+                self._inflight.pop(key, None)
+            self._counts["invalidations"] += len(doomed)
+            return len(doomed)
+
+    def clear(self) -> None:
+        """Drop every entry (fetches under way still complete for their waiters)."""
+        with self._lock:
+            self._store.clear()
+            self._inflight.clear()

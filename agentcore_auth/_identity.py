@@ -1,0 +1,134 @@
+"""Who a credential is resolved for: the per-request identity context."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from ._exceptions import ConfigurationError
+from ._secret import Secret
+
+__all__ = ["Identity", "current_identity", "identity_context", "runtime_workload_token"]
+
+# A per-process key, so identity hashes in cache keys cannot be matched across processes.
+_HASH_KEY = os.urandom(16)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The caller on whose behalf credentials are resolved.
+
+    Any combination may be set: ``user_id`` or ``user_token`` say which user,
+    ``workload_access_token`` is what AgentCore Identity accepts for the call.
+    Token values are held as :class:`Secret` and never shown.
+    """
+
+    workload_access_token: Secret | None = None
+    user_id: str | None = None
+    user_token: Secret | None = None
+
+    def user_key(self) -> str | None:
+        """A keyed hash over every field set (never a raw token), or None when none is.
+
+        All fields count, so a token issued for one identity is never served to
+        another; a new token for the same user costs one miss, never a leak.
+        """
+        parts = []
+        if self.user_id is not None:
+            parts.append("uid:" + self.user_id)
+        if self.user_token is not None:
+            parts.append("jwt:" + self.user_token.reveal())
+        if self.workload_access_token is not None:
+            parts.append("wat:" + self.workload_access_token.reveal())
+        if not parts:
+            return None
+        raw = "\x00".join(parts)
+        return hashlib.blake2b(raw.encode(), key=_HASH_KEY, digest_size=16).hexdigest()
+
+    def __bool__(self) -> bool:
+        return any((self.workload_access_token, self.user_id, self.user_token))
+
+
+_current: ContextVar[Identity | None] = ContextVar("agentcore_auth_identity", default=None)
+
+
+def current_identity() -> Identity | None:
+    """The identity set by the innermost :func:`identity_context`, if any."""
+    return _current.get()
+
+
+def _as_secret(value: str | Secret | None, name: str) -> Secret | None:
+    if value is None or isinstance(value, Secret):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"identity_context({name}=...) must be a non-empty string")
+    return Secret(value, name=name)
+
+
+def make_identity(
+    *,
+    workload_access_token: str | Secret | None = None,
+    user_id: str | None = None,
+    user_token: str | Secret | None = None,
+) -> Identity:
+    """Build an Identity from loose arguments, checking their types."""
+    if user_id is not None and (not isinstance(user_id, str) or not user_id):
+        raise ConfigurationError("user_id must be a non-empty string")
+    return Identity(
+        workload_access_token=_as_secret(workload_access_token, "workload_access_token"),
+        user_id=user_id,
+        user_token=_as_secret(user_token, "user_token"),
+    )
+
+
+@contextmanager
+def identity_context(
+    *,
+    workload_access_token: str | Secret | None = None,
+    user_id: str | None = None,
+    user_token: str | Secret | None = None,
+) -> Iterator[Identity]:
+    """Set the caller's identity for credential resolution within this block.
+
+    It lives in a contextvar, so it follows ``await`` into asyncio tasks
+    created inside the block, and the library copies it into its worker threads.
+    Adapters call this around each tool call; apps may too.
+
+    Example:
+        >>> with identity_context(user_id="alice"):
+        ...     token = resolver.get_oauth2_token("github", scopes=["repo"],
+        ...                                       auth_flow="USER_FEDERATION")
+    """
+    identity = make_identity(
+        workload_access_token=workload_access_token, user_id=user_id, user_token=user_token
+    )
+    if not identity:
+        raise ConfigurationError(
+            "identity_context() needs one of workload_access_token=, user_id= or user_token="
+        )
+    reset = _current.set(identity)
+    try:
+        yield identity
+    finally:
+        _current.reset(reset)
+
+
+def runtime_workload_token() -> str | None:
+    """The workload access token the AgentCore Runtime set for this request, if any.
+
+    Looked up only when the official SDK's runtime module is already imported (it
+    is, on AgentCore Runtime), so it is never a hard dependency or an import cost.
+    """
+    context_module = sys.modules.get("bedrock_agentcore.runtime.context")
+    if context_module is None:
+        return None
+    try:
+        token = context_module.BedrockAgentCoreContext.get_workload_access_token()
+    except Exception:  # noqa: BLE001 - a third-party lookup must never break resolution
+        return None
+    return token if isinstance(token, str) and token else None

@@ -1,0 +1,433 @@
+"""CredentialResolver: cached, coalesced, per-user credential resolution, sync and async."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import functools
+import inspect
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any
+
+from ._arn import validate_provider_name
+from ._cache import CacheStats, CredentialCache, Flight
+from ._concurrency import WorkerPool, await_future
+from ._credential import CredentialRequest
+from ._exceptions import (
+    AgentCoreAuthError,
+    AuthorizationRequiredError,
+    ConfigurationError,
+    CredentialError,
+)
+from ._identity import Identity, current_identity, make_identity, runtime_workload_token
+from ._secret import Secret
+from .sources._base import CredentialSource
+
+__all__ = ["CredentialResolver", "OnAuthUrl", "default_resolver", "set_default_resolver"]
+
+logger = logging.getLogger("agentcore_auth")
+
+OnAuthUrl = Callable[[str], Any] | Callable[[str], Awaitable[Any]]
+
+#: Default TTL: short enough that a rotated-out value stops being used within a
+#: minute even by an API that keeps accepting it (and so never answers 401), long
+#: enough that a busy agent asks AWS about once a minute per credential instead of
+#: on every tool call. Rotation is caught sooner by the 401 refetch.
+DEFAULT_TTL = 60.0
+#: Default stale-if-error grace: five minutes of AgentCore or Secrets Manager
+#: outage are bridged with the last good value.
+DEFAULT_STALE_IF_ERROR = 300.0
+
+
+@functools.lru_cache(maxsize=1024)
+def _api_key_request(provider_name: str) -> CredentialRequest:
+    return CredentialRequest(validate_provider_name(provider_name))
+
+
+class _ConsentSchedule:
+    """When to poll for a token after the user was sent to consent (no I/O)."""
+
+    def __init__(self, timeout: float, interval: float, max_interval: float,
+                 clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._deadline = clock() + timeout
+        self._interval = interval
+        self._max_interval = max_interval
+
+    def next_delay(self) -> float | None:
+        """Seconds to wait before the next poll, or None when time is up."""
+        remaining = self._deadline - self._clock()
+        if remaining <= 0:
+            return None
+        delay = min(self._interval, remaining)
+        self._interval = min(self._interval * 1.5, self._max_interval)
+        return delay
+
+
+class CredentialResolver:
+    """Resolves API keys and OAuth2 tokens with a short-TTL, per-user, single-flight cache.
+
+    A cache hit does no I/O and takes one uncontended lock. Concurrent misses for
+    the same credential, from threads, tasks or both, make one upstream call.
+    Every value fetched is registered with the redactor, so it is scrubbed from
+    logs (installed on first resolution unless ``redact_logs=False``).
+
+    Args:
+        source: where credentials come from; default
+            :class:`~agentcore_auth.sources.AgentCoreIdentitySource` from boto3's config.
+        ttl: seconds a value stays fresh (default 60; see ``DEFAULT_TTL``). OAuth2
+            tokens are also dropped ``expiry_skew`` seconds before their own expiry.
+        max_entries: most credentials kept (least recently used go first).
+        stale_if_error: seconds past expiry a value may still be served when the
+            source is unavailable (throttled, 5xx, timeouts after botocore's retries).
+        expiry_skew: refresh tokens this long before they expire.
+        max_workers: threads for async callers' fetches (one pool per resolver).
+        consent_timeout: how long to wait for a user's consent when waiting.
+        redactor: where fetched values are registered; default the global one.
+        redact_logs: install log redaction on first resolution.
+        timer: monotonic clock, for tests.
+
+    Example:
+        >>> resolver = CredentialResolver(AgentCoreIdentitySource(workload_name="my-agent"))
+        >>> key = resolver.get_api_key("weather")
+        >>> httpx.get(url, headers={"x-api-key": key.reveal()})
+    """
+
+    def __init__(
+        self,
+        source: CredentialSource | None = None,
+        *,
+        ttl: float = DEFAULT_TTL,
+        max_entries: int = 10_000,
+        stale_if_error: float = DEFAULT_STALE_IF_ERROR,
+        expiry_skew: float = 30.0,
+        max_workers: int = 8,
+        consent_timeout: float = 300.0,
+        consent_poll_interval: float = 1.0,
+        redactor: Any = None,
+        redact_logs: bool = True,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (("ttl", ttl), ("stale_if_error", stale_if_error),
+                            ("expiry_skew", expiry_skew), ("consent_timeout", consent_timeout)):
+            if not isinstance(value, int | float) or value < 0:
+                raise ConfigurationError(f"{name} must be a number of seconds >= 0, not {value!r}")
+        if not isinstance(max_entries, int) or max_entries < 1:
+            raise ConfigurationError(f"max_entries must be a positive int, not {max_entries!r}")
+        if source is None:
+            from .sources import AgentCoreIdentitySource
+
+            source = AgentCoreIdentitySource()
+        if not callable(getattr(source, "fetch", None)):
+            raise ConfigurationError(
+                f"source must have a fetch(request, identity) method, got {type(source).__name__}")
+        self.source = source
+        self._cache = CredentialCache(ttl=ttl, max_entries=max_entries,
+                                      stale_if_error=stale_if_error, expiry_skew=expiry_skew,
+                                      timer=timer)
+        self._pool = WorkerPool(max_workers)
+        self._consent_timeout = consent_timeout
+        self._consent_interval = consent_poll_interval
+        self._redactor = redactor
+        self._redact_logs = redact_logs
+        self._timer = timer
+
+    def __repr__(self) -> str:
+        return f"CredentialResolver(source={self.source!r}, cache={self._cache!r})"
+
+    def __enter__(self) -> CredentialResolver:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the worker threads (fetches under way still finish)."""
+        self._pool.shutdown()
+
+    @property
+    def stats(self) -> CacheStats:
+        """Counters: hits, misses, upstream calls, coalesced waits, invalidations, stale serves, errors."""
+        return self._cache.stats
+
+    # --- public entry points -------------------------------------------------------
+
+    def get_api_key(
+        self, provider_name: str, *, workload_access_token: str | None = None,
+        user_id: str | None = None, user_token: str | None = None,
+    ) -> Secret:
+        """The API key of credential provider ``provider_name``."""
+        identity = self._identity(workload_access_token, user_id, user_token)
+        return self.resolve(_api_key_request(provider_name), identity=identity)
+
+    async def aget_api_key(
+        self, provider_name: str, *, workload_access_token: str | None = None,
+        user_id: str | None = None, user_token: str | None = None,
+    ) -> Secret:
+        """Async twin of :meth:`get_api_key`; never blocks the event loop."""
+        identity = self._identity(workload_access_token, user_id, user_token)
+        return await self.aresolve(_api_key_request(provider_name), identity=identity)
+
+    def get_oauth2_token(
+        self, provider_name: str, *, scopes: Sequence[str], auth_flow: str = "M2M",
+        resources: Sequence[str] | None = None, audiences: Sequence[str] | None = None,
+        custom_parameters: Mapping[str, str] | None = None, custom_state: str | None = None,
+        callback_url: str | None = None, force_authentication: bool = False,
+        session_uri: str | None = None, on_auth_url: OnAuthUrl | None = None,
+        wait_for_consent: bool | None = None, workload_access_token: str | None = None,
+        user_id: str | None = None, user_token: str | None = None,
+    ) -> Secret:
+        """An OAuth2 access token from credential provider ``provider_name``.
+
+        For USER_FEDERATION, when the user must consent first: with ``on_auth_url``
+        (or ``wait_for_consent=True``) it is called with the authorization URL and
+        the service is polled until the token arrives or ``consent_timeout``
+        passes; otherwise :class:`AuthorizationRequiredError` is raised at once,
+        carrying the URL and the session URI to retry with.
+        """
+        request = self._oauth2_request(provider_name, scopes, auth_flow, resources, audiences,
+                                       custom_parameters, custom_state, callback_url,
+                                       force_authentication, session_uri)
+        identity = self._identity(workload_access_token, user_id, user_token)
+        wait = on_auth_url is not None if wait_for_consent is None else wait_for_consent
+        try:
+            return self.resolve(request, identity=identity)
+        except AuthorizationRequiredError as exc:
+            if not wait:
+                raise
+            pending = exc
+        if on_auth_url is not None:
+            result = on_auth_url(pending.authorization_url)
+            if inspect.isawaitable(result):
+                getattr(result, "close", lambda: None)()
+                raise ConfigurationError(
+                    "on_auth_url is async: use aget_oauth2_token (or an async tool) with it")
+        schedule, polled = self._consent_poll(request, pending)
+        while (delay := schedule.next_delay()) is not None:
+            time.sleep(delay)
+            try:
+                return self.resolve(polled, identity=identity)
+            except AuthorizationRequiredError:
+                continue
+        raise self._consent_timed_out(pending)
+
+    async def aget_oauth2_token(
+        self, provider_name: str, *, scopes: Sequence[str], auth_flow: str = "M2M",
+        resources: Sequence[str] | None = None, audiences: Sequence[str] | None = None,
+        custom_parameters: Mapping[str, str] | None = None, custom_state: str | None = None,
+        callback_url: str | None = None, force_authentication: bool = False,
+        session_uri: str | None = None, on_auth_url: OnAuthUrl | None = None,
+        wait_for_consent: bool | None = None, workload_access_token: str | None = None,
+        user_id: str | None = None, user_token: str | None = None,
+    ) -> Secret:
+        """Async twin of :meth:`get_oauth2_token`; ``on_auth_url`` may be sync or async."""
+        request = self._oauth2_request(provider_name, scopes, auth_flow, resources, audiences,
+                                       custom_parameters, custom_state, callback_url,
+                                       force_authentication, session_uri)
+        identity = self._identity(workload_access_token, user_id, user_token)
+        wait = on_auth_url is not None if wait_for_consent is None else wait_for_consent
+        try:
+            return await self.aresolve(request, identity=identity)
+        except AuthorizationRequiredError as exc:
+            if not wait:
+                raise
+            pending = exc
+        if on_auth_url is not None:
+            result = on_auth_url(pending.authorization_url)
+            if inspect.isawaitable(result):
+                await result
+        schedule, polled = self._consent_poll(request, pending)
+        while (delay := schedule.next_delay()) is not None:
+            await asyncio.sleep(delay)
+            try:
+                return await self.aresolve(polled, identity=identity)
+            except AuthorizationRequiredError:
+                continue
+        raise self._consent_timed_out(pending)
+
+    def resolve(self, request: CredentialRequest, *, identity: Identity | None = None) -> Secret:
+        """Resolve a prepared :class:`CredentialRequest` (what the decorators call)."""
+        identity = identity or current_identity()
+        key = self._key(request, identity)
+        secret, future, flight = self._cache.lookup(key, force=request.force_authentication)
+        if secret is not None:
+            return secret
+        if flight is not None:
+            self._fetch(flight, request, identity)
+        assert future is not None
+        return future.result()
+
+    async def aresolve(
+        self, request: CredentialRequest, *, identity: Identity | None = None
+    ) -> Secret:
+        """Async twin of :meth:`resolve`: the fetch runs in the resolver's worker pool.
+
+        Cancelling the caller does not cancel the fetch: it completes, is cached,
+        and reaches the other waiters.
+        """
+        identity = identity or current_identity()
+        key = self._key(request, identity)
+        secret, future, flight = self._cache.lookup(key, force=request.force_authentication)
+        if secret is not None:
+            return secret
+        if flight is not None:
+            context = contextvars.copy_context()
+            try:
+                self._pool.get().submit(context.run, self._fetch, flight, request, identity)
+            except RuntimeError as exc:  # the pool was shut down
+                self._cache.fail(flight, ConfigurationError(
+                    "the resolver was closed; create a new CredentialResolver"))
+                raise ConfigurationError("the resolver was closed") from exc
+        assert future is not None
+        return await await_future(future)
+
+    def invalidate(self, target: str | Secret, *, if_value: Secret | str | None = None) -> int:
+        """Drop cached credentials; returns how many were dropped.
+
+        ``invalidate(secret)`` with a :class:`Secret` this resolver returned drops its
+        entry only if it still holds that value (compare-and-invalidate: 100
+        concurrent 401s on one stale value cause one refetch). ``invalidate(name)``
+        drops every entry of that provider (all users and scopes), or with
+        ``if_value`` only those holding that value.
+        """
+        if isinstance(target, Secret):
+            key = target._origin
+            if key is None:
+                return 0
+            return int(self._cache.invalidate(key, if_value=target))
+        validate_provider_name(target)
+        wanted = Secret(if_value) if isinstance(if_value, str) else if_value
+
+        def matches(key: Hashable, secret: Secret) -> bool:
+            request = key[0]  # type: ignore[index]
+            return bool(request.provider_name == target and (wanted is None or secret == wanted))
+
+        return self._cache.invalidate_where(matches)
+
+    def clear(self) -> None:
+        """Forget every cached credential."""
+        self._cache.clear()
+
+    # --- internals -------------------------------------------------------------------
+
+    @staticmethod
+    def _identity(workload_access_token: str | None, user_id: str | None,
+                  user_token: str | None) -> Identity | None:
+        if workload_access_token is None and user_id is None and user_token is None:
+            return None
+        return make_identity(workload_access_token=workload_access_token, user_id=user_id,
+                             user_token=user_token)
+
+    @staticmethod
+    def _oauth2_request(provider_name: str, scopes: Sequence[str], auth_flow: str,
+                        resources: Sequence[str] | None, audiences: Sequence[str] | None,
+                        custom_parameters: Mapping[str, str] | None, custom_state: str | None,
+                        callback_url: str | None, force_authentication: bool,
+                        session_uri: str | None) -> CredentialRequest:
+        return CredentialRequest.oauth2(
+            validate_provider_name(provider_name), scopes=scopes, auth_flow=auth_flow,
+            resources=resources, audiences=audiences, custom_parameters=custom_parameters,
+            custom_state=custom_state, callback_url=callback_url,
+            force_authentication=force_authentication, session_uri=session_uri)
+
+    @staticmethod
+    def _key(request: CredentialRequest, identity: Identity | None) -> Hashable:
+        """The cache key: the request, plus the user for user-bound flows."""
+        if not request.user_bound:
+            return (request, "")
+        if identity is None:
+            token = runtime_workload_token()
+            identity = Identity(workload_access_token=Secret(token)) if token else None
+        user_key = identity.user_key() if identity is not None else None
+        if user_key is None:
+            raise ConfigurationError(
+                f"{request.auth_flow} for provider {request.provider_name!r} needs the user's "
+                "identity: wrap the call in agentcore_auth.identity_context(user_id=... or "
+                "user_token=...), or pass user_id= / user_token=")
+        return (request, user_key)
+
+    def _fetch(self, flight: Flight, request: CredentialRequest,
+               identity: Identity | None) -> None:
+        """Run one upstream fetch and report it to the cache (never raises to the caller)."""
+        try:
+            credential = self.source.fetch(request, identity)
+        except AgentCoreAuthError as exc:
+            self._cache.fail(flight, exc)
+        except Exception as exc:  # a custom source's bug: keep the hierarchy, chain it
+            error = CredentialError(
+                f"source {getattr(self.source, 'name', type(self.source).__name__)!r} failed "
+                f"unexpectedly for provider {request.provider_name!r} with "
+                f"{type(exc).__name__} (see the chained exception)",
+                provider_name=request.provider_name, source=getattr(self.source, "name", None))
+            error.__cause__ = exc
+            self._cache.fail(flight, error)
+        except BaseException as exc:  # KeyboardInterrupt etc.: wake the waiters, then re-raise
+            self._cache.fail(flight, exc)
+            raise
+        else:
+            secret = credential.secret
+            if secret.name is None:
+                credential = dataclasses.replace(
+                    credential, secret=Secret(secret.reveal(), name=request.provider_name))
+                secret = credential.secret
+            object.__setattr__(secret, "_origin", flight.key)
+            self._register(secret)
+            self._cache.complete(flight, credential)
+
+    def _register(self, secret: Secret) -> None:
+        """Register a fetched value for redaction (and install log redaction once)."""
+        from . import _redact
+
+        redactor = self._redactor or _redact.default_redactor()
+        redactor.register(secret, name=secret.name or "credential")
+        if self._redact_logs:
+            from ._logging import ensure_log_redaction
+
+            ensure_log_redaction()
+
+    def _consent_poll(
+        self, request: CredentialRequest, pending: AuthorizationRequiredError
+    ) -> tuple[_ConsentSchedule, CredentialRequest]:
+        logger.debug("waiting for user consent for provider %r", request.provider_name)
+        schedule = _ConsentSchedule(self._consent_timeout, self._consent_interval,
+                                    max_interval=5.0, clock=self._timer)
+        polled = dataclasses.replace(request, session_uri=pending.session_uri,
+                                     force_authentication=False)
+        return schedule, polled
+
+    def _consent_timed_out(self, pending: AuthorizationRequiredError) -> AuthorizationRequiredError:
+        return AuthorizationRequiredError(
+            f"the user did not complete consent for provider {pending.provider_name!r} within "
+            f"{self._consent_timeout:.0f}s; show the authorization URL again or raise "
+            "consent_timeout", authorization_url=pending.authorization_url,
+            session_uri=pending.session_uri, provider_name=pending.provider_name,
+            source=pending.source)
+
+
+_default: CredentialResolver | None = None
+_default_lock = threading.Lock()
+
+
+def default_resolver() -> CredentialResolver:
+    """The process-wide resolver the decorators and httpx auth use when given none.
+
+    Created on first use over :class:`~agentcore_auth.sources.AgentCoreIdentitySource`
+    with boto3's configuration (Region, credentials, ``AWS_ENDPOINT_URL_*``).
+    """
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = CredentialResolver()
+    return _default
+
+
+def set_default_resolver(resolver: CredentialResolver | None) -> None:
+    """Replace the process-wide resolver (None: make a new one on next use)."""
+    global _default
+    with _default_lock:
+        _default = resolver

@@ -1,0 +1,86 @@
+"""The Secret value type: a string that will not show itself by accident."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as _secrets
+from typing import Any, NoReturn
+
+__all__ = ["Secret"]
+
+_MASK = "**********"
+
+
+class Secret:
+    """A secret string that masks itself in ``str``, ``repr`` and ``format``.
+
+    Modelled on pydantic's ``SecretStr``, but with no ``__len__`` and a mask for
+    empty values too, because a length is information. Read the value with the
+    deliberately wordy :meth:`reveal`. Equality runs in constant time.
+
+    Args:
+        value: the secret.
+        name: what it is (a provider name); shown in reprs and redaction markers.
+
+    Example:
+        >>> key = Secret("sk-live-123", name="weather")
+        >>> print(key)
+        **********
+        >>> key.reveal()
+        'sk-live-123'
+    """
+
+    __slots__ = ("_value", "_name", "_origin")
+
+    _value: str
+    _name: str | None
+    _origin: object
+
+    def __init__(self, value: str, *, name: str | None = None) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"Secret takes a str, not {type(value).__name__}")
+        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_origin", None)
+
+    def reveal(self) -> str:
+        """Return the secret value. Pass it on; never log or print it."""
+        return self._value
+
+    @property
+    def name(self) -> str | None:
+        """What the secret is (usually the credential provider's name)."""
+        return self._name
+
+    @property
+    def fingerprint(self) -> str:
+        """A short, non-reversible digest to tell values apart in logs (``sha256:<12 hex>``).
+
+        It is stable across processes, so the CLI and your logs can be compared.
+        """
+        return "sha256:" + hashlib.sha256(self._value.encode()).hexdigest()[:12]
+
+    def __str__(self) -> str:
+        return _MASK
+
+    def __repr__(self) -> str:
+        if self._name is None:
+            return f"Secret('{_MASK}')"
+        return f"Secret('{_MASK}', name={self._name!r})"
+
+    def __format__(self, format_spec: str) -> str:
+        return format(_MASK, format_spec)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            return _secrets.compare_digest(self._value.encode(), other._value.encode())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("agentcore_auth.Secret", self._value))
+
+    def __setattr__(self, name: str, value: Any) -> NoReturn:
+        raise AttributeError("Secret is immutable")
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("Secret refuses to be pickled; pass Secret.reveal() explicitly if you must")

@@ -1,0 +1,14 @@
+"""Where credentials come from: AgentCore Identity, Secrets Manager, environment variables.
+
+Implement :class:`CredentialSource` (one synchronous ``fetch``) to add your own.
+"""
+
+from ._agentcore import AgentCoreIdentitySource
+from ._base import CredentialSource
+from ._env import EnvSource
+from ._secretsmanager import SecretsManagerSource
+
+__all__ = ["AgentCoreIdentitySource", "CredentialSource", "EnvSource", "SecretsManagerSource"]
+
+for _name in __all__:
+    globals()[_name].__module__ = __name__
