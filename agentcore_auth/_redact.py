@@ -1,0 +1,509 @@
+"""Redaction of live secret values, by value and (in containers) by key name.
+
+A :class:`Redactor` holds every credential value the resolver has fetched,
+with the encodings it commonly turns up in (base64, URL, JSON, HTML, reprs,
+``Bearer``/``Basic`` headers), and replaces them with ``[REDACTED:<name>]``.
+
+Matching is one leftmost-longest multi-pattern pass, so an encoding that
+contains another (``Bearer <v>``, padded base64) is replaced whole. The
+matcher is picked by ``benchmarks/redaction.py`` (1 MB of DEBUG-style logs,
+1,000 values: ``ahocorasick_rs`` ~220 MB/s, ``pyahocorasick`` ~150 MB/s, the
+pure-Python trie-shaped regex ~130 MB/s but ~20x slower to build), fastest
+installed first; the optional packages change speed, never results.
+
+Threads: ``register`` only updates a dict under a lock and bumps a version.
+The next ``redact`` that sees a stale version builds the matcher under the
+lock and swaps it in with one assignment; otherwise ``redact`` takes no lock.
+A few new values get a small "delta" matcher beside the old base instead of a
+full rebuild; the two are merged once the extra pass has cost about as much
+as a rebuild (ski rental), so a rotation never stalls logging for long.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from ._secret import Secret
+
+__all__ = [
+    "DEFAULT_SENSITIVE_KEYS",
+    "MIN_SECRET_LENGTH",
+    "Redactor",
+    "default_redactor",
+    "redact",
+    "redact_obj",
+]
+
+MIN_SECRET_LENGTH = 8
+"""Shorter values (and encoding fragments) are refused: they would blank ordinary words."""
+
+DEFAULT_SENSITIVE_KEYS = frozenset(
+    {
+        "authorization", "proxy_authorization", "x_api_key", "api_key", "apikey",
+        "x_auth_token", "token", "access_token", "refresh_token", "id_token",
+        "session_token", "x_amz_security_token", "client_secret", "client_assertion",
+        "password", "passwd", "secret", "private_key", "aws_secret_access_key",
+        "cookie", "set_cookie",
+    }
+)  # fmt: skip
+"""Key names (lower case, ``-`` folded to ``_``) whose string values are blanked."""
+
+KEY_MARKER = "[REDACTED]"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_MAX_PASSES = 4  # bound on re-scans when a marker could complete a pattern
+
+
+def _b64_cores(data: bytes, altchars: bytes | None) -> set[str]:
+    """Base64 characters fixed by ``data`` alone, at each of the 3 byte alignments.
+
+    Inside a longer blob such as ``base64(b"user:" + secret)`` the secret may start
+    at any byte offset mod 3; the characters that straddle its edges depend on the
+    neighbours, the ones in between do not.
+    """
+    cores = set()
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + data, altchars).decode("ascii")
+        first = -(-8 * shift // 6)  # first char whose 6 bits all come from data
+        last = (8 * (shift + len(data))) // 6  # one past the last such char
+        cores.add(encoded[first:last])
+    return cores
+
+
+def _repr_bodies(text: str) -> set[str]:
+    """How ``text`` looks inside ``repr(text)`` and ``repr(text.encode())``.
+
+    botocore logs response bodies as bytes reprs. Which quote the repr escapes
+    depends on the whole object, so both styles are produced: a trailing ``"``
+    forces single quotes (``'`` escaped), a trailing ``'`` double quotes if possible.
+    """
+    data = text.encode("utf-8")
+    return {
+        repr(text + '"')[1:-2],
+        repr(text + "'")[1:-2],
+        repr(data + b'"')[2:-2],
+        repr(data + b"'")[2:-2],
+    }
+
+
+def _text_forms(text: str) -> set[str]:
+    """Textual encodings of one form: raw, JSON, HTML/XML, URL, reprs, Bearer."""
+    forms = {text, "Bearer " + text}
+    for escaped in (json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]):
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))
+        forms.update(_repr_bodies(escaped))
+    forms.update(_repr_bodies(text))
+    escaped_html = html.escape(text)
+    forms.update((escaped_html, html.escape(text, quote=False)))
+    forms.add(escaped_html.replace("&#x27;", "&#39;").replace("&quot;", "&#34;"))
+    for url in (quote(text, safe=""), quote(text), quote_plus(text), quote_plus(text, safe="/")):
+        forms.add(url)
+        forms.add(_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), url))
+    return forms
+
+
+def secret_patterns(value: str, min_length: int = MIN_SECRET_LENGTH) -> frozenset[str]:
+    """Every string :class:`Redactor` looks for when ``value`` is registered.
+
+    Args:
+        value: the secret.
+        min_length: patterns shorter than this are left out.
+
+    Returns:
+        The raw value and its encodings, and those of each line of a multi-line value.
+    """
+    bases = {value}
+    if "\n" in value or "\r" in value:
+        bases.update(line.strip() for line in value.splitlines())
+    patterns: set[str] = set()
+    for base in bases:
+        if len(base.strip()) < min_length:
+            continue
+        patterns.update(_text_forms(base))
+        data = base.encode("utf-8")
+        for altchars in (None, b"-_"):
+            encoded = base64.b64encode(data, altchars).decode("ascii")
+            patterns.update((encoded, encoded.rstrip("=")))
+            patterns.update(_b64_cores(data, altchars))
+        patterns.add("Basic " + base64.b64encode(data).decode("ascii"))
+    return frozenset(p for p in patterns if len(p) >= min_length)
+
+
+# --- matchers: each takes {pattern: marker} and returns a leftmost-longest substituter.
+
+_Sub = Callable[[str], str]
+
+
+def _join(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
+    parts: list[str] = []
+    pos = 0
+    for start, end, marker in spans:
+        parts.append(text[pos:start])
+        parts.append(marker)
+        pos = end
+    if not parts:
+        return text  # unchanged: hand back the same object
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _build_ahocorasick_rs(table: dict[str, str]) -> _Sub:
+    import ahocorasick_rs
+
+    patterns = list(table)
+    markers = [table[p] for p in patterns]
+    automaton = ahocorasick_rs.AhoCorasick(
+        patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
+    )
+    find = automaton.find_matches_as_indexes
+
+    def sub(text: str) -> str:
+        try:
+            found = find(text)
+        except UnicodeEncodeError:  # lone surrogates (from surrogateescape) are not UTF-8
+            found = find(_SURROGATE.sub("\ufffd", text))  # same length, same indexes
+        return _join(text, ((s, e, markers[i]) for i, s, e in found))
+
+    return sub
+
+
+def _build_pyahocorasick(table: dict[str, str]) -> _Sub:
+    import ahocorasick
+
+    automaton = ahocorasick.Automaton()
+    for pattern, marker in table.items():
+        automaton.add_word(pattern, (len(pattern), marker))
+    automaton.make_automaton()
+    iter_long = automaton.iter_long
+
+    def sub(text: str) -> str:
+        return _join(text, ((e - n + 1, e + 1, m) for e, (n, m) in iter_long(text)))
+
+    return sub
+
+
+def _trie_regex(patterns: Iterable[str]) -> str:
+    """One regex shaped like a trie; greedy optional tails make it prefer the longest."""
+    trie: dict[str, Any] = {}
+    for pattern in patterns:
+        node = trie
+        for char in pattern:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict[str, Any]) -> str:
+        # Runs of single-child nodes become one literal, so recursion only
+        # deepens at branch points (a 3 KB PEM line is one run, not 3,000 frames).
+        run: list[str] = []
+        while len(node) == 1 and "" not in node:
+            ((char, node),) = node.items()
+            run.append(char)
+        literal = re.escape("".join(run))
+        branches = [re.escape(c) + render(child) for c, child in node.items() if c]
+        if not branches:
+            return literal
+        body = "(?:" + "|".join(branches) + ")"
+        return literal + (body + "?" if "" in node else body)
+
+    return render(trie)
+
+
+def _build_regex(table: dict[str, str]) -> _Sub:
+    regex = re.compile(_trie_regex(sorted(table)))
+    finditer = regex.finditer
+
+    def sub(text: str) -> str:
+        return _join(text, ((m.start(), m.end(), table[m.group()]) for m in finditer(text)))
+
+    return sub
+
+
+MATCHERS: dict[str, Callable[[dict[str, str]], _Sub]] = {
+    "ahocorasick-rs": _build_ahocorasick_rs,
+    "pyahocorasick": _build_pyahocorasick,
+    "regex": _build_regex,
+}
+"""Matcher builders, fastest first (see ``benchmarks/redaction.py``)."""
+
+
+def _available_matcher() -> str:
+    for name, module in (("ahocorasick-rs", "ahocorasick_rs"), ("pyahocorasick", "ahocorasick")):
+        try:
+            __import__(module)
+        except ImportError:
+            continue
+        return name
+    return "regex"
+
+
+class _State:
+    """What ``redact`` needs, swapped in whole: matchers over a base and a delta."""
+
+    __slots__ = ("version", "seq", "subs", "rescan", "budget")
+
+    def __init__(self, version: int, seq: int, subs: tuple[_Sub, ...], rescan: bool) -> None:
+        self.version = version
+        self.seq = seq  # registrations up to this sequence number are in subs[-1]
+        self.subs = subs  # delta first (newest names win), then base
+        self.rescan = rescan
+        self.budget = 0  # characters the delta may still cost before a merge
+
+
+_EMPTY = _State(0, 0, (), False)
+# Ski rental: merge the delta into the base once its extra pass has cost about
+# as much as a rebuild would (characters scanned per pattern character built).
+_MERGE_FACTOR = {"ahocorasick-rs": 32, "pyahocorasick": 32, "regex": 512}
+
+
+class Redactor:
+    """A thread-safe registry of live secret values that scrubs them from text.
+
+    Values stay registered after rotation until ``max_values`` newer ones push
+    them out (least recently registered first), because old values still turn up
+    in late logs. Values shorter than ``min_length`` (8 by default) are refused
+    with a :class:`UserWarning`. Subclass and override :meth:`redact_obj` to walk
+    more container types.
+
+    Args:
+        max_values: how many values to keep; the oldest is forgotten beyond that.
+        min_length: shortest value, and shortest encoding fragment, to look for.
+        sensitive_keys: key names whose string values :meth:`redact_obj` blanks
+            (compared lower-cased, ``-`` as ``_``); ``()`` turns that layer off.
+        matcher: ``"ahocorasick-rs"``, ``"pyahocorasick"`` or ``"regex"``;
+            default: the fastest one installed.
+
+    Example:
+        >>> r = Redactor()
+        >>> r.register("sk-live-0123456789", name="weather")
+        True
+        >>> r.redact("Authorization: Bearer sk-live-0123456789")
+        'Authorization: [REDACTED:weather]'
+    """
+
+    def __init__(
+        self,
+        *,
+        max_values: int = 10_000,
+        min_length: int = MIN_SECRET_LENGTH,
+        sensitive_keys: Iterable[str] = DEFAULT_SENSITIVE_KEYS,
+        matcher: str | None = None,
+    ) -> None:
+        if matcher is not None and matcher not in MATCHERS:
+            from ._exceptions import ConfigurationError
+
+            raise ConfigurationError(f"matcher must be one of {sorted(MATCHERS)}, not {matcher!r}")
+        self.max_values = max_values
+        self.min_length = min_length
+        self.sensitive_keys = frozenset(k.lower().replace("-", "_") for k in sensitive_keys)
+        self.matcher = matcher or _available_matcher()
+        # value -> (name, patterns, sequence number of its last change); oldest first
+        self._values: OrderedDict[str, tuple[str, frozenset[str], int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._version = 0  # bumped on every change
+        self._seq = 0
+        self._full_version = 0  # removals since this version need a full rebuild
+        self._state = _EMPTY
+
+    def __repr__(self) -> str:
+        return f"<Redactor values={len(self._values)} matcher={self.matcher!r}>"
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def register(self, value: str | Secret, *, name: str | None = None) -> bool:
+        """Start redacting ``value`` (and its encodings) as ``[REDACTED:<name>]``.
+
+        Cheap: registering a known value only refreshes its place, and the
+        matcher is rebuilt lazily by the next :meth:`redact`.
+
+        Args:
+            value: the secret, plain or as a :class:`Secret`.
+            name: what to call it in the marker; defaults to ``value.name``.
+
+        Returns:
+            ``False`` (with a warning) if the value is too short to redact safely.
+        """
+        if isinstance(value, Secret):
+            name = name or value.name
+            value = value.reveal()
+        name = name or "secret"
+        if len(value.strip()) < self.min_length:
+            warnings.warn(
+                f"not redacting the {name!r} credential: values shorter than "
+                f"{self.min_length} characters would blank ordinary text",
+                UserWarning,
+                stacklevel=2,
+            )
+            return False
+        with self._lock:
+            known = self._values.get(value)
+            if known is not None and known[0] == name:
+                self._values.move_to_end(value)  # the matcher is still right
+                return True
+            patterns = known[1] if known else secret_patterns(value, self.min_length)
+            self._seq += 1
+            self._values[value] = (name, patterns, self._seq)
+            self._values.move_to_end(value)
+            while len(self._values) > self.max_values:
+                # Evicted values stay in the base matcher until its next rebuild:
+                # redacting them a little longer is harmless.
+                self._values.popitem(last=False)
+            self._version += 1
+        return True
+
+    def unregister(self, value: str | Secret) -> bool:
+        """Stop redacting ``value``; returns whether it was registered."""
+        raw = value.reveal() if isinstance(value, Secret) else value
+        with self._lock:
+            if self._values.pop(raw, None) is None:
+                return False
+            self._version += 1
+            self._full_version = self._version
+        return True
+
+    def clear(self) -> None:
+        """Forget every value."""
+        with self._lock:
+            self._values.clear()
+            self._version += 1
+            self._full_version = self._version
+
+    def _current(self) -> _State:
+        state = self._state
+        if state.version == self._version:
+            return state
+        with self._lock:  # only after a change: rebuild once, swap atomically
+            if self._state.version != self._version:
+                self._state = self._build(self._state)
+            return self._state
+
+    def _build(self, old: _State, full: bool = False) -> _State:
+        base_ok = not full and old.subs and old.version >= self._full_version
+        fresh = [v for v in reversed(self._values.values()) if v[2] > old.seq] if base_ok else []
+        if base_ok and len(fresh) <= max(64, len(self._values) // 8):
+            # Few additions: a small delta matcher beside the old base, not a rebuild.
+            table = self._table(reversed(fresh))
+            base = old.subs[-1]
+            state = _State(self._version, old.seq, (MATCHERS[self.matcher](table), base), True)
+            state.budget = _MERGE_FACTOR[self.matcher] * sum(map(len, table))
+            return state
+        table = self._table(self._values.values())
+        if not table:
+            return _State(self._version, self._seq, (), False)
+        sub = MATCHERS[self.matcher](table)
+        markers = "\n".join(set(table.values()))
+        # A pattern with brackets, or inside a marker, could be completed by a
+        # marker next to it; only then does redact() re-scan its own output.
+        rescan = any("[" in p or "]" in p for p in table) or sub(markers) is not markers
+        return _State(self._version, self._seq, (sub,), rescan)
+
+    @staticmethod
+    def _table(entries: Iterable[tuple[str, frozenset[str], int]]) -> dict[str, str]:
+        table: dict[str, str] = {}
+        for name, patterns, _ in entries:  # oldest first, so the newest name wins
+            table.update(dict.fromkeys(patterns, f"[REDACTED:{name}]"))
+        return table
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with every registered value replaced by its marker.
+
+        Text that holds none of them is returned as the same object.
+        """
+        if len(text) < self.min_length:
+            return text
+        state = self._current()
+        if len(state.subs) > 1:
+            state.budget -= len(text)  # racy on purpose: a late merge is harmless
+            if state.budget < 0:
+                with self._lock:
+                    if self._state is state:
+                        self._state = state = self._build(state, full=True)
+        for _ in range(_MAX_PASSES if state.rescan else 1):
+            result = text
+            for sub in state.subs:
+                result = sub(result)
+            if result is text:
+                break
+            text = result
+        return text
+
+    def redact_bytes(self, data: bytes) -> bytes:
+        """Like :meth:`redact` for bytes; invalid UTF-8 survives the round trip."""
+        if len(data) < self.min_length or not self._current().subs:
+            return data
+        text = data.decode("utf-8", "surrogateescape")
+        result = self.redact(text)
+        return data if result is text else result.encode("utf-8", "surrogateescape")
+
+    def redact_obj(self, obj: Any) -> Any:
+        """Return a scrubbed copy of ``obj``.
+
+        Walks dicts (keys and values), lists, tuples (named ones too), sets and
+        frozensets; redacts ``str``, ``bytes`` and ``bytearray``. String values
+        under a sensitive key are replaced by ``[REDACTED]``. Anything else,
+        including objects with attributes, is returned unchanged (not copied).
+        Reference cycles are kept as cycles.
+        """
+        return self._walk(obj, {})
+
+    def _walk(self, obj: Any, memo: dict[int, Any]) -> Any:
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, bytes | bytearray):
+            return type(obj)(self.redact_bytes(bytes(obj)))
+        if id(obj) in memo:
+            return memo[id(obj)]
+        if isinstance(obj, dict):
+            out: dict[Any, Any] = {}
+            memo[id(obj)] = out
+            for key, item in obj.items():
+                if isinstance(key, str) and self._is_sensitive(key):
+                    if isinstance(item, str):
+                        item = KEY_MARKER
+                    elif isinstance(item, bytes):
+                        item = KEY_MARKER.encode()
+                out[self._walk(key, memo)] = self._walk(item, memo)
+            return out
+        if isinstance(obj, list):
+            items: list[Any] = []
+            memo[id(obj)] = items
+            items.extend(self._walk(item, memo) for item in obj)
+            return items
+        if isinstance(obj, tuple):
+            scrubbed = [self._walk(item, memo) for item in obj]
+            return type(obj)(*scrubbed) if hasattr(obj, "_fields") else tuple(scrubbed)
+        if isinstance(obj, set | frozenset):
+            return type(obj)(self._walk(item, memo) for item in obj)
+        return obj
+
+    def _is_sensitive(self, key: str) -> bool:
+        return bool(self.sensitive_keys) and key.lower().replace("-", "_") in self.sensitive_keys
+
+
+_default = Redactor()
+
+
+def default_redactor() -> Redactor:
+    """The process-wide :class:`Redactor` the resolver registers every value in."""
+    return _default
+
+
+def redact(text: str) -> str:
+    """Redact ``text`` with :func:`default_redactor`."""
+    return _default.redact(text)
+
+
+def redact_obj(obj: Any) -> Any:
+    """Redact a copy of ``obj`` with :func:`default_redactor` (see :meth:`Redactor.redact_obj`)."""
+    return _default.redact_obj(obj)

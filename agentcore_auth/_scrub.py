@@ -1,0 +1,101 @@
+"""Scrub registered secrets out of an exception and everything chained to it.
+
+:func:`scrub_exception` rewrites, in place, what an exception's message is made
+of, so ``str()``, ``repr()`` and formatted tracebacks show markers instead of
+values:
+
+- ``args`` (strings and bytes, recursively through tuples, lists and dicts);
+- ``__notes__``;
+- string and container attributes in ``__dict__`` (botocore's
+  ``ClientError.response``, ``CredentialError`` fields, ...);
+- ``OSError`` ``strerror``/``filename``/``filename2``;
+- attached HTTP request/response objects (``httpx.HTTPStatusError.request`` and
+  ``.response``): headers, URL and an already-read body;
+- ``__cause__``, ``__context__`` and the members of exception groups.
+
+It cannot reach local variables in ``__traceback__`` frames (tools that print
+locals may still show a value) nor text an exception computes in a custom
+``__str__`` from objects it hides. It never raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._redact import Redactor, default_redactor
+
+__all__ = ["scrub_exception"]
+
+
+def scrub_exception(exc: BaseException, redactor: Redactor | None = None) -> BaseException:
+    """Redact ``exc`` and its chain in place and return it.
+
+    Args:
+        exc: the exception; ``__cause__``, ``__context__`` and group members too.
+        redactor: the registry to use; default :func:`default_redactor`.
+
+    Returns:
+        ``exc`` itself, so ``raise scrub_exception(err)`` reads naturally.
+    """
+    redactor = redactor or default_redactor()
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        try:
+            _scrub_one(current, redactor, todo)
+        except Exception:  # noqa: S110  # best effort: scrubbing must never mask the error
+            pass
+    return exc
+
+
+def _scrub_one(exc: BaseException, redactor: Redactor, todo: list[BaseException]) -> None:
+    todo.extend(e for e in (exc.__cause__, exc.__context__) if e is not None)
+    todo.extend(getattr(exc, "exceptions", ()) if isinstance(exc, BaseExceptionGroup) else ())
+    scrubbed = redactor.redact_obj(exc.args)
+    if scrubbed != exc.args:
+        exc.args = scrubbed
+    notes = getattr(exc, "__notes__", None)
+    if isinstance(notes, list):
+        notes[:] = [redactor.redact(n) if isinstance(n, str) else n for n in notes]
+    if isinstance(exc, OSError):
+        for attr in ("strerror", "filename", "filename2"):
+            value = getattr(exc, attr, None)
+            if isinstance(value, str | bytes):
+                setattr(exc, attr, redactor.redact_obj(value))
+    for key, value in list(getattr(exc, "__dict__", {}).items()):
+        if isinstance(value, BaseException):
+            todo.append(value)
+        elif isinstance(value, str | bytes | tuple | list | dict | set | frozenset):
+            new = redactor.redact_obj(value)
+            if new != value:
+                exc.__dict__[key] = new
+        elif hasattr(value, "headers") and hasattr(value, "url"):
+            _scrub_http_message(value, redactor)
+
+
+def _scrub_http_message(message: Any, redactor: Redactor) -> None:
+    """Scrub an httpx-style Request/Response: headers, URL, body if already read."""
+    headers = message.headers
+    for key, value in list(headers.items()):
+        new = redactor.redact_obj({key: value})[key]
+        if new != value:
+            headers[key] = new
+    request = getattr(message, "_request", None)  # a Response's own request
+    if request is not None and request is not message:
+        _scrub_http_message(request, redactor)
+    url = message.url
+    text = str(url)
+    new_url = redactor.redact(text)
+    if new_url is not text:
+        try:
+            message.url = type(url)(new_url)
+        except Exception:  # noqa: S110  # a read-only URL stays; the message text is scrubbed
+            pass
+    # httpx keeps a read body in ``_content``; a streamed, unread body has none.
+    content = getattr(message, "_content", None)
+    if isinstance(content, bytes):
+        message._content = redactor.redact_bytes(content)
