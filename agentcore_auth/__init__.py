@@ -25,8 +25,11 @@ from ._exceptions import (
     SourceUnavailableError,
 )
 from ._identity import Identity, current_identity, identity_context
+from ._logging import install_log_redaction, uninstall_log_redaction
+from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
 from ._secret import Secret
+from ._tool import requires_access_token, requires_api_key
 from .sources import AgentCoreIdentitySource, CredentialSource, EnvSource, SecretsManagerSource
 
 if TYPE_CHECKING:
@@ -51,14 +54,22 @@ __all__ = [
     "CredentialSource",
     "EnvSource",
     "Identity",
+    "Redactor",
     "Secret",
     "SecretRef",
     "SecretsManagerSource",
     "SourceUnavailableError",
     "current_identity",
+    "default_redactor",
     "default_resolver",
     "identity_context",
+    "install_log_redaction",
+    "redact",
+    "redact_obj",
+    "requires_access_token",
+    "requires_api_key",
     "set_default_resolver",
+    "uninstall_log_redaction",
 ]
 
 # Show public names as agentcore_auth.X in reprs and docs, as httpx does.

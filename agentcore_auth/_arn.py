@@ -9,8 +9,16 @@ from ._exceptions import ConfigurationError
 
 __all__ = ["Arn", "SecretRef", "parse_arn", "partition_of_region", "validate_provider_name"]
 
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b", "aws-iso-e", "aws-iso-f",
-              "aws-eusc")
+PARTITIONS = (
+    "aws",
+    "aws-cn",
+    "aws-us-gov",
+    "aws-iso",
+    "aws-iso-b",
+    "aws-iso-e",
+    "aws-iso-f",
+    "aws-eusc",
+)
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 # Secrets Manager names: 1..512 of letters, digits and /_+=.@- ; ARNs add a -XXXXXX suffix.
@@ -65,12 +73,15 @@ def parse_arn(arn: str, *, what: str = "ARN") -> Arn:
     _, partition, service, region, account, resource = parts
     if partition not in PARTITIONS:
         raise ConfigurationError(
-            f"{what} {arn!r} has an unknown partition {partition!r}; use one of {', '.join(PARTITIONS)}"
+            f"{what} {arn!r} has an unknown partition {partition!r}; "
+            f"use one of {', '.join(PARTITIONS)}"
         )
     if not service:
         raise ConfigurationError(f"{what} {arn!r} names no service")
     if region and not _REGION.match(region):
-        raise ConfigurationError(f"{what} {arn!r} has a malformed Region {region!r} (e.g. us-east-1)")
+        raise ConfigurationError(
+            f"{what} {arn!r} has a malformed Region {region!r} (e.g. us-east-1)"
+        )
     if region and partition_of_region(region) != partition:
         raise ConfigurationError(
             f"{what} {arn!r}: Region {region!r} belongs to partition "
@@ -88,7 +99,9 @@ def parse_arn(arn: str, *, what: str = "ARN") -> Arn:
 def validate_provider_name(name: object) -> str:
     """Check a credential provider name against AgentCore's pattern; return it."""
     if not isinstance(name, str) or not _PROVIDER_NAME.match(name):
-        shown = repr(name) if isinstance(name, str) and len(name) <= 160 else f"<{type(name).__name__}>"
+        shown = (
+            repr(name) if isinstance(name, str) and len(name) <= 160 else f"<{type(name).__name__}>"
+        )
         raise ConfigurationError(
             f"provider name {shown} is invalid: use 1 to 128 characters of letters, digits, "
             "'-' and '_' (the AgentCore Identity credential provider name)"
@@ -127,7 +140,7 @@ class SecretRef:
             )
         if len(self.secret_id) > 2048:
             raise ConfigurationError("secret ARN is longer than 2048 characters")
-        name = arn.resource[len("secret:"):]
+        name = arn.resource[len("secret:") :]
         if not _SECRET_NAME.match(name):
             raise ConfigurationError(
                 f"secret ARN {self.secret_id!r} has an invalid secret name {name!r}: use 1 to 512 "

@@ -65,8 +65,10 @@ class CacheEntry:
         self.stale_until = stale_until
 
     def __repr__(self) -> str:
-        return (f"CacheEntry(secret={self.secret!r}, fresh_until={self.fresh_until:.3f}, "
-                f"stale_until={self.stale_until:.3f})")
+        return (
+            f"CacheEntry(secret={self.secret!r}, fresh_until={self.fresh_until:.3f}, "
+            f"stale_until={self.stale_until:.3f})"
+        )
 
 
 class Flight:
@@ -81,6 +83,27 @@ class Flight:
 
     def __repr__(self) -> str:
         return f"Flight(done={self.future.done()})"
+
+
+class _Store(TLRUCache[Hashable, CacheEntry]):
+    """cachetools' TLRU cache that reports every removal, to keep the hit-path index in step."""
+
+    def __init__(
+        self, maxsize: int, timer: Callable[[], float], on_remove: Callable[[Hashable], object]
+    ) -> None:
+        super().__init__(maxsize, ttu=lambda _k, entry, _now: entry.stale_until, timer=timer)
+        self._on_remove = on_remove
+
+    def popitem(self) -> tuple[Hashable, CacheEntry]:
+        key, entry = super().popitem()
+        self._on_remove(key)
+        return key, entry
+
+    def expire(self, time: float | None = None) -> list[tuple[Hashable, CacheEntry]]:
+        expired: list[tuple[Hashable, CacheEntry]] = list(super().expire(time) or ())
+        for key, _ in expired:
+            self._on_remove(key)
+        return expired
 
 
 class CredentialCache:
@@ -116,18 +139,25 @@ class CredentialCache:
         self._timer = timer
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._store: TLRUCache[Hashable, CacheEntry] = TLRUCache(
-            maxsize=max_entries, ttu=lambda _k, entry, _now: entry.stale_until, timer=timer
-        )
+        # The bounded, expiring store is cachetools' TLRU cache. Hits read ``_index``,
+        # a plain dict mirror of it, because TLRU's own lookup costs microseconds; so
+        # eviction order is by last refresh rather than last read (every entry is
+        # refreshed at least once per TTL anyway).
+        self._index: dict[Hashable, CacheEntry] = {}
+        self._store = _Store(max_entries, timer, lambda key: self._index.pop(key, None))
         self._inflight: dict[Hashable, Flight] = {}
         self._counts = dict.fromkeys((f.name for f in fields(CacheStats)), 0)
 
     def __repr__(self) -> str:
-        return (f"CredentialCache(entries={len(self._store)}, inflight={len(self._inflight)}, "
-                f"ttl={self.ttl}, stale_if_error={self.stale_if_error})")
+        return (
+            f"CredentialCache(entries={len(self._store)}, inflight={len(self._inflight)}, "
+            f"ttl={self.ttl}, stale_if_error={self.stale_if_error})"
+        )
 
     def __len__(self) -> int:
-        return len(self._store)
+        with self._lock:
+            self._store.expire()
+            return len(self._index)
 
     @property
     def stats(self) -> CacheStats:
@@ -148,7 +178,7 @@ class CredentialCache:
         now = self._timer()
         counts = self._counts
         with self._lock:
-            entry = self._store.get(key)
+            entry = self._index.get(key)
             if entry is not None and now < entry.fresh_until and not force:
                 counts["hits"] += 1
                 return entry.secret, None, None
@@ -173,8 +203,9 @@ class CredentialCache:
                 del self._inflight[flight.key]
                 if lifetime > 0:
                     self._store[flight.key] = entry
+                    self._index[flight.key] = entry
                 else:
-                    self._store.pop(flight.key, None)
+                    self._drop(flight.key)
         flight.future.set_result(credential.secret)
 
     def fail(self, flight: Flight, error: BaseException, *, reached_source: bool = True) -> None:
@@ -205,7 +236,10 @@ class CredentialCache:
             assert stale is not None
             logger.warning(
                 "serving a stale credential (%s, expired %.1fs ago) because the source is "
-                "unavailable: %s", stale.secret.name, now - stale.fresh_until, error,
+                "unavailable: %s",
+                stale.secret.name,
+                now - stale.fresh_until,
+                error,
             )
             flight.future.set_result(stale.secret)
         else:
@@ -221,20 +255,20 @@ class CredentialCache:
         that may return the rejected value.
         """
         with self._lock:
-            entry = self._store.get(key)
+            entry = self._index.get(key)
             if entry is None or (if_value is not None and entry.secret != if_value):
                 return False
-            del self._store[key]
+            self._drop(key)
             self._inflight.pop(key, None)
             self._counts["invalidations"] += 1
             return True
 
-    def invalidate_where(self, predicate: Callable[[Hashable, Secret], bool]) -> int:
-        """Drop every entry whose key and secret satisfy ``predicate``; return how many."""
+    def invalidate_where(self, predicate: Callable[[Secret], bool]) -> int:
+        """Drop every entry whose secret satisfies ``predicate``; return how many."""
         with self._lock:
-            doomed = [k for k, e in list(self._store.items()) if predicate(k, e.secret)]
+            doomed = [k for k, e in self._index.items() if predicate(e.secret)]
             for key in doomed:
-                self._store.pop(key, None)
+                self._drop(key)
                 self._inflight.pop(key, None)
             self._counts["invalidations"] += len(doomed)
             return len(doomed)
@@ -243,4 +277,10 @@ class CredentialCache:
         """Drop every entry (fetches under way still complete for their waiters)."""
         with self._lock:
             self._store.clear()
+            self._index.clear()
             self._inflight.clear()
+
+    def _drop(self, key: Hashable) -> None:
+        """Remove ``key`` from the store and the index (lock held)."""
+        self._store.pop(key, None)
+        self._index.pop(key, None)

@@ -37,16 +37,26 @@ class CredentialRequest:
     # Not part of the answer's identity: excluded from equality and hashing.
     force_authentication: bool = field(default=False, compare=False)
     session_uri: str | None = field(default=None, compare=False)
-    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    #: One string naming everything above: the cache key (a str caches its own hash,
+    #: which keeps the hit path fast).
+    cache_key: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Hashed on every cache lookup: compute it once.
-        fields = (self.provider_name, self.kind, self.scopes, self.auth_flow, self.resources,
-                  self.audiences, self.custom_parameters, self.custom_state, self.callback_url)
-        object.__setattr__(self, "_hash", hash(fields))
+        fields = (
+            self.provider_name,
+            self.kind,
+            self.scopes,
+            self.auth_flow,
+            self.resources,
+            self.audiences,
+            self.custom_parameters,
+            self.custom_state,
+            self.callback_url,
+        )
+        object.__setattr__(self, "cache_key", repr(fields))
 
     def __hash__(self) -> int:
-        return self._hash
+        return hash(self.cache_key)
 
     @property
     def user_bound(self) -> bool:

@@ -51,8 +51,9 @@ def _api_key_request(provider_name: str) -> CredentialRequest:
 class _ConsentSchedule:
     """When to poll for a token after the user was sent to consent (no I/O)."""
 
-    def __init__(self, timeout: float, interval: float, max_interval: float,
-                 clock: Callable[[], float]) -> None:
+    def __init__(
+        self, timeout: float, interval: float, max_interval: float, clock: Callable[[], float]
+    ) -> None:
         self._clock = clock
         self._deadline = clock() + timeout
         self._interval = interval
@@ -112,8 +113,12 @@ class CredentialResolver:
         redact_logs: bool = True,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        for name, value in (("ttl", ttl), ("stale_if_error", stale_if_error),
-                            ("expiry_skew", expiry_skew), ("consent_timeout", consent_timeout)):
+        for name, value in (
+            ("ttl", ttl),
+            ("stale_if_error", stale_if_error),
+            ("expiry_skew", expiry_skew),
+            ("consent_timeout", consent_timeout),
+        ):
             if not isinstance(value, int | float) or value < 0:
                 raise ConfigurationError(f"{name} must be a number of seconds >= 0, not {value!r}")
         if not isinstance(max_entries, int) or max_entries < 1:
@@ -124,11 +129,16 @@ class CredentialResolver:
             source = AgentCoreIdentitySource()
         if not callable(getattr(source, "fetch", None)):
             raise ConfigurationError(
-                f"source must have a fetch(request, identity) method, got {type(source).__name__}")
+                f"source must have a fetch(request, identity) method, got {type(source).__name__}"
+            )
         self.source = source
-        self._cache = CredentialCache(ttl=ttl, max_entries=max_entries,
-                                      stale_if_error=stale_if_error, expiry_skew=expiry_skew,
-                                      timer=timer)
+        self._cache = CredentialCache(
+            ttl=ttl,
+            max_entries=max_entries,
+            stale_if_error=stale_if_error,
+            expiry_skew=expiry_skew,
+            timer=timer,
+        )
         self._pool = WorkerPool(max_workers)
         self._consent_timeout = consent_timeout
         self._consent_interval = consent_poll_interval
@@ -151,35 +161,64 @@ class CredentialResolver:
 
     @property
     def stats(self) -> CacheStats:
-        """Counters: hits, misses, upstream calls, coalesced waits, invalidations, stale serves, errors."""
+        """Counters: hits, misses, upstream calls, coalesced waits, invalidations, stale
+        serves and errors (a snapshot)."""
         return self._cache.stats
 
     # --- public entry points -------------------------------------------------------
 
     def get_api_key(
-        self, provider_name: str, *, workload_access_token: str | None = None,
-        user_id: str | None = None, user_token: str | None = None,
+        self,
+        provider_name: str,
+        *,
+        workload_access_token: str | None = None,
+        user_id: str | None = None,
+        user_token: str | None = None,
     ) -> Secret:
         """The API key of credential provider ``provider_name``."""
+        request = _api_key_request(provider_name)
+        if workload_access_token is None and user_id is None and user_token is None:
+            # The hot path: one dict lookup under the cache's lock.
+            secret, future, flight = self._cache.lookup(request.cache_key)
+            if secret is not None:
+                return secret
+            if flight is not None:  # a miss makes us the leader: run the fetch it started
+                self._fetch(flight, request, current_identity())
+            assert future is not None
+            return future.result()
         identity = self._identity(workload_access_token, user_id, user_token)
-        return self.resolve(_api_key_request(provider_name), identity=identity)
+        return self.resolve(request, identity=identity)
 
     async def aget_api_key(
-        self, provider_name: str, *, workload_access_token: str | None = None,
-        user_id: str | None = None, user_token: str | None = None,
+        self,
+        provider_name: str,
+        *,
+        workload_access_token: str | None = None,
+        user_id: str | None = None,
+        user_token: str | None = None,
     ) -> Secret:
         """Async twin of :meth:`get_api_key`; never blocks the event loop."""
         identity = self._identity(workload_access_token, user_id, user_token)
         return await self.aresolve(_api_key_request(provider_name), identity=identity)
 
     def get_oauth2_token(
-        self, provider_name: str, *, scopes: Sequence[str], auth_flow: str = "M2M",
-        resources: Sequence[str] | None = None, audiences: Sequence[str] | None = None,
-        custom_parameters: Mapping[str, str] | None = None, custom_state: str | None = None,
-        callback_url: str | None = None, force_authentication: bool = False,
-        session_uri: str | None = None, on_auth_url: OnAuthUrl | None = None,
-        wait_for_consent: bool | None = None, workload_access_token: str | None = None,
-        user_id: str | None = None, user_token: str | None = None,
+        self,
+        provider_name: str,
+        *,
+        scopes: Sequence[str],
+        auth_flow: str = "M2M",
+        resources: Sequence[str] | None = None,
+        audiences: Sequence[str] | None = None,
+        custom_parameters: Mapping[str, str] | None = None,
+        custom_state: str | None = None,
+        callback_url: str | None = None,
+        force_authentication: bool = False,
+        session_uri: str | None = None,
+        on_auth_url: OnAuthUrl | None = None,
+        wait_for_consent: bool | None = None,
+        workload_access_token: str | None = None,
+        user_id: str | None = None,
+        user_token: str | None = None,
     ) -> Secret:
         """An OAuth2 access token from credential provider ``provider_name``.
 
@@ -189,9 +228,18 @@ class CredentialResolver:
         passes; otherwise :class:`AuthorizationRequiredError` is raised at once,
         carrying the URL and the session URI to retry with.
         """
-        request = self._oauth2_request(provider_name, scopes, auth_flow, resources, audiences,
-                                       custom_parameters, custom_state, callback_url,
-                                       force_authentication, session_uri)
+        request = self._oauth2_request(
+            provider_name,
+            scopes,
+            auth_flow,
+            resources,
+            audiences,
+            custom_parameters,
+            custom_state,
+            callback_url,
+            force_authentication,
+            session_uri,
+        )
         identity = self._identity(workload_access_token, user_id, user_token)
         wait = on_auth_url is not None if wait_for_consent is None else wait_for_consent
         try:
@@ -205,7 +253,8 @@ class CredentialResolver:
             if inspect.isawaitable(result):
                 getattr(result, "close", lambda: None)()
                 raise ConfigurationError(
-                    "on_auth_url is async: use aget_oauth2_token (or an async tool) with it")
+                    "on_auth_url is async: use aget_oauth2_token (or an async tool) with it"
+                )
         schedule, polled = self._consent_poll(request, pending)
         while (delay := schedule.next_delay()) is not None:
             time.sleep(delay)
@@ -216,18 +265,37 @@ class CredentialResolver:
         raise self._consent_timed_out(pending)
 
     async def aget_oauth2_token(
-        self, provider_name: str, *, scopes: Sequence[str], auth_flow: str = "M2M",
-        resources: Sequence[str] | None = None, audiences: Sequence[str] | None = None,
-        custom_parameters: Mapping[str, str] | None = None, custom_state: str | None = None,
-        callback_url: str | None = None, force_authentication: bool = False,
-        session_uri: str | None = None, on_auth_url: OnAuthUrl | None = None,
-        wait_for_consent: bool | None = None, workload_access_token: str | None = None,
-        user_id: str | None = None, user_token: str | None = None,
+        self,
+        provider_name: str,
+        *,
+        scopes: Sequence[str],
+        auth_flow: str = "M2M",
+        resources: Sequence[str] | None = None,
+        audiences: Sequence[str] | None = None,
+        custom_parameters: Mapping[str, str] | None = None,
+        custom_state: str | None = None,
+        callback_url: str | None = None,
+        force_authentication: bool = False,
+        session_uri: str | None = None,
+        on_auth_url: OnAuthUrl | None = None,
+        wait_for_consent: bool | None = None,
+        workload_access_token: str | None = None,
+        user_id: str | None = None,
+        user_token: str | None = None,
     ) -> Secret:
         """Async twin of :meth:`get_oauth2_token`; ``on_auth_url`` may be sync or async."""
-        request = self._oauth2_request(provider_name, scopes, auth_flow, resources, audiences,
-                                       custom_parameters, custom_state, callback_url,
-                                       force_authentication, session_uri)
+        request = self._oauth2_request(
+            provider_name,
+            scopes,
+            auth_flow,
+            resources,
+            audiences,
+            custom_parameters,
+            custom_state,
+            callback_url,
+            force_authentication,
+            session_uri,
+        )
         identity = self._identity(workload_access_token, user_id, user_token)
         wait = on_auth_url is not None if wait_for_consent is None else wait_for_consent
         try:
@@ -279,8 +347,10 @@ class CredentialResolver:
             try:
                 self._pool.get().submit(context.run, self._fetch, flight, request, identity)
             except RuntimeError as exc:  # the pool was shut down
-                self._cache.fail(flight, ConfigurationError(
-                    "the resolver was closed; create a new CredentialResolver"))
+                self._cache.fail(
+                    flight,
+                    ConfigurationError("the resolver was closed; create a new CredentialResolver"),
+                )
                 raise ConfigurationError("the resolver was closed") from exc
         assert future is not None
         return await await_future(future)
@@ -301,12 +371,9 @@ class CredentialResolver:
             return int(self._cache.invalidate(key, if_value=target))
         validate_provider_name(target)
         wanted = Secret(if_value) if isinstance(if_value, str) else if_value
-
-        def matches(key: Hashable, secret: Secret) -> bool:
-            request = key[0]  # type: ignore[index]
-            return bool(request.provider_name == target and (wanted is None or secret == wanted))
-
-        return self._cache.invalidate_where(matches)
+        return self._cache.invalidate_where(
+            lambda secret: secret.name == target and (wanted is None or secret == wanted)
+        )
 
     def clear(self) -> None:
         """Forget every cached credential."""
@@ -315,30 +382,46 @@ class CredentialResolver:
     # --- internals -------------------------------------------------------------------
 
     @staticmethod
-    def _identity(workload_access_token: str | None, user_id: str | None,
-                  user_token: str | None) -> Identity | None:
+    def _identity(
+        workload_access_token: str | None, user_id: str | None, user_token: str | None
+    ) -> Identity | None:
         if workload_access_token is None and user_id is None and user_token is None:
             return None
-        return make_identity(workload_access_token=workload_access_token, user_id=user_id,
-                             user_token=user_token)
+        return make_identity(
+            workload_access_token=workload_access_token, user_id=user_id, user_token=user_token
+        )
 
     @staticmethod
-    def _oauth2_request(provider_name: str, scopes: Sequence[str], auth_flow: str,
-                        resources: Sequence[str] | None, audiences: Sequence[str] | None,
-                        custom_parameters: Mapping[str, str] | None, custom_state: str | None,
-                        callback_url: str | None, force_authentication: bool,
-                        session_uri: str | None) -> CredentialRequest:
+    def _oauth2_request(
+        provider_name: str,
+        scopes: Sequence[str],
+        auth_flow: str,
+        resources: Sequence[str] | None,
+        audiences: Sequence[str] | None,
+        custom_parameters: Mapping[str, str] | None,
+        custom_state: str | None,
+        callback_url: str | None,
+        force_authentication: bool,
+        session_uri: str | None,
+    ) -> CredentialRequest:
         return CredentialRequest.oauth2(
-            validate_provider_name(provider_name), scopes=scopes, auth_flow=auth_flow,
-            resources=resources, audiences=audiences, custom_parameters=custom_parameters,
-            custom_state=custom_state, callback_url=callback_url,
-            force_authentication=force_authentication, session_uri=session_uri)
+            validate_provider_name(provider_name),
+            scopes=scopes,
+            auth_flow=auth_flow,
+            resources=resources,
+            audiences=audiences,
+            custom_parameters=custom_parameters,
+            custom_state=custom_state,
+            callback_url=callback_url,
+            force_authentication=force_authentication,
+            session_uri=session_uri,
+        )
 
     @staticmethod
     def _key(request: CredentialRequest, identity: Identity | None) -> Hashable:
         """The cache key: the request, plus the user for user-bound flows."""
         if not request.user_bound:
-            return (request, "")
+            return request.cache_key
         if identity is None:
             token = runtime_workload_token()
             identity = Identity(workload_access_token=Secret(token)) if token else None
@@ -347,14 +430,21 @@ class CredentialResolver:
             raise ConfigurationError(
                 f"{request.auth_flow} for provider {request.provider_name!r} needs the user's "
                 "identity: wrap the call in agentcore_auth.identity_context(user_id=... or "
-                "user_token=...), or pass user_id= / user_token=")
-        return (request, user_key)
+                "user_token=...), or pass user_id= / user_token="
+            )
+        return (request.cache_key, user_key)
 
-    def _fetch(self, flight: Flight, request: CredentialRequest,
-               identity: Identity | None) -> None:
-        """Run one upstream fetch and report it to the cache (never raises to the caller)."""
+    def _fetch(self, flight: Flight, request: CredentialRequest, identity: Identity | None) -> None:
+        """Run one upstream fetch and settle the flight; every path settles it exactly once."""
         try:
             credential = self.source.fetch(request, identity)
+            secret = credential.secret
+            if secret.name != request.provider_name:  # invalidate(name) matches on it
+                secret = Secret(secret.reveal(), name=request.provider_name)
+                credential = dataclasses.replace(credential, secret=secret)
+            object.__setattr__(secret, "_origin", flight.key)
+            # Fail closed: a value we could not register for redaction is not handed out.
+            self._register(secret)
         except AgentCoreAuthError as exc:
             self._cache.fail(flight, exc)
         except Exception as exc:  # a custom source's bug: keep the hierarchy, chain it
@@ -362,50 +452,53 @@ class CredentialResolver:
                 f"source {getattr(self.source, 'name', type(self.source).__name__)!r} failed "
                 f"unexpectedly for provider {request.provider_name!r} with "
                 f"{type(exc).__name__} (see the chained exception)",
-                provider_name=request.provider_name, source=getattr(self.source, "name", None))
+                provider_name=request.provider_name,
+                source=getattr(self.source, "name", None),
+            )
             error.__cause__ = exc
             self._cache.fail(flight, error)
         except BaseException as exc:  # KeyboardInterrupt etc.: wake the waiters, then re-raise
             self._cache.fail(flight, exc)
             raise
         else:
-            secret = credential.secret
-            if secret.name is None:
-                credential = dataclasses.replace(
-                    credential, secret=Secret(secret.reveal(), name=request.provider_name))
-                secret = credential.secret
-            object.__setattr__(secret, "_origin", flight.key)
-            self._register(secret)
             self._cache.complete(flight, credential)
 
     def _register(self, secret: Secret) -> None:
-        """Register a fetched value for redaction (and install log redaction once)."""
-        from . import _redact
+        """Register a fetched value for redaction (and install log redaction once).
 
-        redactor = self._redactor or _redact.default_redactor()
-        redactor.register(secret, name=secret.name or "credential")
+        The default redactor always gets it, since log redaction uses that one; a
+        custom ``redactor=`` gets it too.
+        """
+        from . import _logging, _redact
+
+        _redact.default_redactor().register(secret, name=secret.name)
+        if self._redactor is not None:
+            self._redactor.register(secret, name=secret.name)
         if self._redact_logs:
-            from ._logging import ensure_log_redaction
-
-            ensure_log_redaction()
+            _logging.ensure_log_redaction()
 
     def _consent_poll(
         self, request: CredentialRequest, pending: AuthorizationRequiredError
     ) -> tuple[_ConsentSchedule, CredentialRequest]:
         logger.debug("waiting for user consent for provider %r", request.provider_name)
-        schedule = _ConsentSchedule(self._consent_timeout, self._consent_interval,
-                                    max_interval=5.0, clock=self._timer)
-        polled = dataclasses.replace(request, session_uri=pending.session_uri,
-                                     force_authentication=False)
+        schedule = _ConsentSchedule(
+            self._consent_timeout, self._consent_interval, max_interval=5.0, clock=self._timer
+        )
+        polled = dataclasses.replace(
+            request, session_uri=pending.session_uri, force_authentication=False
+        )
         return schedule, polled
 
     def _consent_timed_out(self, pending: AuthorizationRequiredError) -> AuthorizationRequiredError:
         return AuthorizationRequiredError(
             f"the user did not complete consent for provider {pending.provider_name!r} within "
             f"{self._consent_timeout:.0f}s; show the authorization URL again or raise "
-            "consent_timeout", authorization_url=pending.authorization_url,
-            session_uri=pending.session_uri, provider_name=pending.provider_name,
-            source=pending.source)
+            "consent_timeout",
+            authorization_url=pending.authorization_url,
+            session_uri=pending.session_uri,
+            provider_name=pending.provider_name,
+            source=pending.source,
+        )
 
 
 _default: CredentialResolver | None = None

@@ -76,9 +76,14 @@ class AgentCoreIdentitySource:
         session: Any = None,
     ) -> None:
         self._clients = BotoClientFactory(
-            "bedrock-agentcore", region=region, endpoint_url=endpoint_url, client=client,
-            max_attempts=max_attempts, connect_timeout=connect_timeout,
-            read_timeout=read_timeout, session=session,
+            "bedrock-agentcore",
+            region=region,
+            endpoint_url=endpoint_url,
+            client=client,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            session=session,
         )
         self.workload_name = workload_name or os.environ.get(WORKLOAD_NAME_ENV) or None
         # Workload tokens fetched locally, per identity; short-lived, never logged.
@@ -114,8 +119,13 @@ class AgentCoreIdentitySource:
     def _call(self, request: CredentialRequest, token: str) -> Credential:
         name = request.provider_name
         if request.kind == "api_key":
-            response = self._invoke("GetResourceApiKey", name, lambda c: c.get_resource_api_key(
-                workloadIdentityToken=token, resourceCredentialProviderName=name))
+            response = self._invoke(
+                "GetResourceApiKey",
+                name,
+                lambda c: c.get_resource_api_key(
+                    workloadIdentityToken=token, resourceCredentialProviderName=name
+                ),
+            )
             return Credential(Secret(response["apiKey"], name=name))
         params: dict[str, Any] = {
             "workloadIdentityToken": token,
@@ -124,16 +134,19 @@ class AgentCoreIdentitySource:
             "oauth2Flow": request.auth_flow or "M2M",
         }
         optional = {
-            "resources": list(request.resources), "audiences": list(request.audiences),
+            "resources": list(request.resources),
+            "audiences": list(request.audiences),
             "customParameters": dict(request.custom_parameters),
             "customState": request.custom_state,
-            "resourceOauth2ReturnUrl": request.callback_url, "sessionUri": request.session_uri,
+            "resourceOauth2ReturnUrl": request.callback_url,
+            "sessionUri": request.session_uri,
         }
         params.update({k: v for k, v in optional.items() if v})
         if request.force_authentication:
             params["forceAuthentication"] = True
-        response = self._invoke("GetResourceOauth2Token", name,
-                                lambda c: c.get_resource_oauth2_token(**params))
+        response = self._invoke(
+            "GetResourceOauth2Token", name, lambda c: c.get_resource_oauth2_token(**params)
+        )
         access_token = response.get("accessToken")
         if access_token:
             return Credential(Secret(access_token, name=name), expires_at=jwt_expiry(access_token))
@@ -141,18 +154,24 @@ class AgentCoreIdentitySource:
             raise AccessDeniedError(
                 f"the user's authorization for provider {name!r} failed or was declined; "
                 "start the consent flow again (call without session_uri)",
-                provider_name=name, source=SOURCE,
+                provider_name=name,
+                source=SOURCE,
             )
         url = response.get("authorizationUrl")
         if not url and not response.get("sessionUri"):
             raise CredentialNotFoundError(
                 f"GetResourceOauth2Token for provider {name!r} returned neither a token nor an "
-                "authorization URL", provider_name=name, source=SOURCE)
+                "authorization URL",
+                provider_name=name,
+                source=SOURCE,
+            )
         raise AuthorizationRequiredError(
             f"user consent is required for provider {name!r} ({request.auth_flow}): show the "
             "user the authorization URL, then retry with the session URI",
-            authorization_url=url or "", session_uri=response.get("sessionUri"),
-            provider_name=name, source=SOURCE,
+            authorization_url=url or "",
+            session_uri=response.get("sessionUri"),
+            provider_name=name,
+            source=SOURCE,
         )
 
     def _invoke(self, operation: str, provider_name: str, call: Any) -> dict[str, Any]:
@@ -162,7 +181,9 @@ class AgentCoreIdentitySource:
             raise
         except Exception as exc:  # botocore's errors do not share a base we can name
             raise map_boto_error(
-                exc, provider_name=provider_name, source=SOURCE,
+                exc,
+                provider_name=provider_name,
+                source=SOURCE,
                 what=f"{operation} for provider {provider_name!r}",
                 hints=lambda code: _hint(code, operation, provider_name),
             ) from exc
@@ -199,16 +220,29 @@ class AgentCoreIdentitySource:
         if identity is not None and identity.user_id is not None:
             user_id = identity.user_id
             op = "GetWorkloadAccessTokenForUserId"
-            response = self._invoke(op, workload, lambda c: c.get_workload_access_token_for_user_id(
-                workloadName=workload, userId=user_id))
+            response = self._invoke(
+                op,
+                workload,
+                lambda c: c.get_workload_access_token_for_user_id(
+                    workloadName=workload, userId=user_id
+                ),
+            )
         elif identity is not None and identity.user_token is not None:
             user_token = identity.user_token.reveal()
             op = "GetWorkloadAccessTokenForJWT"
-            response = self._invoke(op, workload, lambda c: c.get_workload_access_token_for_jwt(
-                workloadName=workload, userToken=user_token))
+            response = self._invoke(
+                op,
+                workload,
+                lambda c: c.get_workload_access_token_for_jwt(
+                    workloadName=workload, userToken=user_token
+                ),
+            )
         else:
-            response = self._invoke("GetWorkloadAccessToken", workload,
-                                    lambda c: c.get_workload_access_token(workloadName=workload))
+            response = self._invoke(
+                "GetWorkloadAccessToken",
+                workload,
+                lambda c: c.get_workload_access_token(workloadName=workload),
+            )
         return str(response["workloadAccessToken"])
 
     def _forget_workload_token(self, identity: Identity | None) -> None:
@@ -226,11 +260,15 @@ def _hint(code: str, operation: str, provider_name: str) -> str | None:
     if code in ("AccessDeniedException", "AccessDenied"):
         return _PERMISSION_HINT.format(op=operation, provider=provider_name)
     if code == "ResourceNotFoundException":
-        return (f"Check the name, or create it: agentcore-auth providers create-api-key "
-                f"--name {provider_name} ... (or create-oauth2), in this Region")
+        return (
+            f"Check the name, or create it: agentcore-auth providers create-api-key "
+            f"--name {provider_name} ... (or create-oauth2), in this Region"
+        )
     if code == "UnauthorizedException":
-        return ("The workload access token was refused (expired, or for another workload): "
-                "pass a current one, or let the source fetch one with workload_name=")
+        return (
+            "The workload access token was refused (expired, or for another workload): "
+            "pass a current one, or let the source fetch one with workload_name="
+        )
     if code in ("ThrottlingException", "InternalServerException"):
         return "AgentCore Identity stayed unavailable after botocore's retries; try again later"
     return None

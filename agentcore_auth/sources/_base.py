@@ -115,14 +115,16 @@ class BotoClientFactory:
             user_agent_extra="agentcore-auth",
         )
         try:
-            return session.client(  # type: ignore[no-any-return]
+            return session.client(
                 self.service_name,
                 region_name=self.region,
                 endpoint_url=self._endpoint_url,
                 config=config,
             )
         except ValueError as exc:  # botocore rejects malformed endpoint URLs this way
-            raise ConfigurationError(f"cannot create the {self.service_name} client: {exc}") from exc
+            raise ConfigurationError(
+                f"cannot create the {self.service_name} client: {exc}"
+            ) from exc
 
 
 # Error code -> (exception type, what to do about it). Messages from AWS never carry
@@ -182,21 +184,37 @@ def map_boto_error(
                 kind = CredentialError
         message = f"{what} failed with {code}: {detail}"
     elif isinstance(exc, bx.NoRegionError):
-        kind, message = ConfigurationError, (
-            f"{what}: no AWS Region configured; pass region= or set AWS_REGION")
+        kind, message = (
+            ConfigurationError,
+            (f"{what}: no AWS Region configured; pass region= or set AWS_REGION"),
+        )
     elif isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-        kind, message = ConfigurationError, (
-            f"{what}: no AWS credentials found; configure a profile, role or "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the agent")
+        kind, message = (
+            ConfigurationError,
+            (
+                f"{what}: no AWS credentials found; configure a profile, role or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the agent"
+            ),
+        )
     elif isinstance(exc, bx.ParamValidationError):
         # botocore quotes offending values ("value: ..."), which may be tokens: hide them.
         report = re.sub(r"value: .*?, type", "value: <hidden>, type", str(exc), flags=re.S)
         kind, message = ConfigurationError, f"{what}: invalid parameters: {report}"
-    elif isinstance(exc, bx.EndpointConnectionError | bx.ConnectionError | bx.ConnectTimeoutError
-                    | bx.ReadTimeoutError | bx.HTTPClientError):
-        kind, message = SourceUnavailableError, (
-            f"{what}: could not reach the endpoint after retries ({type(exc).__name__}: {exc}); "
-            "check network access, endpoint_url and the Region")
+    elif isinstance(
+        exc,
+        bx.EndpointConnectionError
+        | bx.ConnectionError
+        | bx.ConnectTimeoutError
+        | bx.ReadTimeoutError
+        | bx.HTTPClientError,
+    ):
+        kind, message = (
+            SourceUnavailableError,
+            (
+                f"{what}: could not reach the endpoint after retries "
+                f"({type(exc).__name__}: {exc}); check network access, endpoint_url and the Region"
+            ),
+        )
     else:
         kind, message = SourceUnavailableError, f"{what} failed: {type(exc).__name__}: {exc}"
     hint: str | None = None

@@ -36,7 +36,8 @@ class EnvSource:
             validate_provider_name(provider_name)
             if not isinstance(variable, str) or not variable:
                 raise ConfigurationError(
-                    f"provider {provider_name!r} must map to an environment variable name")
+                    f"provider {provider_name!r} must map to an environment variable name"
+                )
         self.variables = dict(variables)
         self._environ = os.environ if environ is None else environ
 
@@ -50,10 +51,14 @@ class EnvSource:
         if variable is None:
             raise CredentialNotFoundError(
                 f"no environment variable configured for provider {name!r}; add it to EnvSource",
-                provider_name=name, source=SOURCE)
+                provider_name=name,
+                source=SOURCE,
+            )
         value = self._environ.get(variable)
         if not value:
             raise CredentialNotFoundError(
                 f"environment variable {variable} (provider {name!r}) is not set or empty",
-                provider_name=name, source=SOURCE)
+                provider_name=name,
+                source=SOURCE,
+            )
         return Credential(Secret(value, name=name))

@@ -31,27 +31,33 @@ def extract_json_key(secret_string: str | None, ref: SecretRef, *, provider_name
     if secret_string is None:
         raise ConfigurationError(
             f"{where} has no SecretString (SecretBinary only?): store a JSON object such as "
-            f'{{"{ref.json_key}": "<value>"}} as its SecretString')
+            f'{{"{ref.json_key}": "<value>"}} as its SecretString'
+        )
     try:
         document = json.loads(secret_string)
     except ValueError:
         raise ConfigurationError(
             f"{where} SecretString is not JSON: store a JSON object such as "
-            f'{{"{ref.json_key}": "<value>"}}') from None
+            f'{{"{ref.json_key}": "<value>"}}'
+        ) from None
     if not isinstance(document, dict):
         raise ConfigurationError(
-            f"{where} SecretString is JSON but not an object: store "
-            f'{{"{ref.json_key}": "<value>"}}')
+            f'{where} SecretString is JSON but not an object: store {{"{ref.json_key}": "<value>"}}'
+        )
     if ref.json_key not in document:
         keys = ", ".join(sorted(repr(k) for k in document)[:20]) or "none"
         raise CredentialNotFoundError(
             f"JSON key {ref.json_key!r} is not in {where} (keys present: {keys}); fix the "
-            "json_key or add the key to the secret", provider_name=provider_name, source=SOURCE)
+            "json_key or add the key to the secret",
+            provider_name=provider_name,
+            source=SOURCE,
+        )
     value = document[ref.json_key]
     if not isinstance(value, str):
         raise ConfigurationError(
             f"JSON key {ref.json_key!r} in {where} holds a {type(value).__name__}, not a "
-            "string: store the credential as a JSON string")
+            "string: store the credential as a JSON string"
+        )
     if not value:
         raise ConfigurationError(f"JSON key {ref.json_key!r} in {where} is empty: store the value")
     return value
@@ -88,7 +94,8 @@ class SecretsManagerSource:
     ) -> None:
         if not isinstance(refs, Mapping):
             raise ConfigurationError(
-                "SecretsManagerSource takes a dict of provider name -> SecretRef(arn, json_key)")
+                "SecretsManagerSource takes a dict of provider name -> SecretRef(arn, json_key)"
+            )
         self.refs: dict[str, SecretRef] = {}
         for provider_name, ref in refs.items():
             validate_provider_name(provider_name)
@@ -96,15 +103,21 @@ class SecretsManagerSource:
                 ref = SecretRef(*ref)
             if not isinstance(ref, SecretRef):
                 raise ConfigurationError(
-                    f"provider {provider_name!r} must map to a SecretRef(secret_id, json_key)")
+                    f"provider {provider_name!r} must map to a SecretRef(secret_id, json_key)"
+                )
             self.refs[provider_name] = ref
         if region is None and client is None:
             regions = {ref.region for ref in self.refs.values()}
             region = _configured_region(session) or (regions.pop() if len(regions) == 1 else None)
         self._clients = BotoClientFactory(
-            "secretsmanager", region=region, endpoint_url=endpoint_url, client=client,
-            max_attempts=max_attempts, connect_timeout=connect_timeout,
-            read_timeout=read_timeout, session=session,
+            "secretsmanager",
+            region=region,
+            endpoint_url=endpoint_url,
+            client=client,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            session=session,
         )
         client_region = self._clients.region
         for ref in self.refs.values():
@@ -127,14 +140,18 @@ class SecretsManagerSource:
             raise CredentialNotFoundError(
                 f"no SecretRef configured for provider {name!r} (configured: {known}); add "
                 f"{name!r}: SecretRef(secret_arn, json_key) to SecretsManagerSource",
-                provider_name=name, source=SOURCE)
+                provider_name=name,
+                source=SOURCE,
+            )
         try:
             response = self._clients.get().get_secret_value(SecretId=ref.secret_id)
         except AgentCoreAuthError:
             raise
         except Exception as exc:  # botocore's errors do not share a base we can name
             raise map_boto_error(
-                exc, provider_name=name, source=SOURCE,
+                exc,
+                provider_name=name,
+                source=SOURCE,
                 what=f"GetSecretValue on {ref.secret_id!r} (provider {name!r})",
                 hints=lambda code: _hint(code, ref),
                 codes={"InvalidRequestException": CredentialNotFoundError},
@@ -151,16 +168,21 @@ def _configured_region(session: Any) -> str | None:
 
 def _hint(code: str, ref: SecretRef) -> str | None:
     if code in ("AccessDeniedException", "AccessDenied"):
-        return (f"Grant the caller secretsmanager:GetSecretValue on {ref.secret_id} (for another "
-                "account's secret, its resource policy must allow your role too) and kms:Decrypt "
-                "on its customer managed KMS key, if any")
+        return (
+            f"Grant the caller secretsmanager:GetSecretValue on {ref.secret_id} (for another "
+            "account's secret, its resource policy must allow your role too) and kms:Decrypt "
+            "on its customer managed KMS key, if any"
+        )
     if code == "ResourceNotFoundException":
         return f"Check the ARN; the secret may have been deleted in account {ref.account}"
     if code == "InvalidRequestException":
-        return ("The secret may be scheduled for deletion: restore it with "
-                f"`aws secretsmanager restore-secret --secret-id {ref.secret_id}`")
+        return (
+            "The secret may be scheduled for deletion: restore it with "
+            f"`aws secretsmanager restore-secret --secret-id {ref.secret_id}`"
+        )
     if code == "DecryptionFailure":
-        return ("Secrets Manager could not decrypt it: check that its KMS key is enabled and "
-                "allows the caller kms:Decrypt")
+        return (
+            "Secrets Manager could not decrypt it: check that its KMS key is enabled and "
+            "allows the caller kms:Decrypt"
+        )
     return None
-
