@@ -221,6 +221,7 @@ class CredentialCache:
             and stale is not None
             and now < stale.stale_until
         )
+        expired_ago = now - stale.fresh_until if stale is not None else 0.0
         with self._lock:
             counts = self._counts
             counts["errors"] += 1
@@ -238,7 +239,7 @@ class CredentialCache:
                 "serving a stale credential (%s, expired %.1fs ago) because the source is "
                 "unavailable: %s",
                 stale.secret.name,
-                now - stale.fresh_until,
+                expired_ago,
                 error,
             )
             flight.future.set_result(stale.secret)

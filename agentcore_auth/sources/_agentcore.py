@@ -20,6 +20,7 @@ from .._identity import Identity, runtime_workload_token
 from .._jwt import jwt_expiry
 from .._secret import Secret
 from ._base import BotoClientFactory, map_boto_error
+from ._protect import naming, register_value
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -106,6 +107,8 @@ class AgentCoreIdentitySource:
     def fetch(self, request: CredentialRequest, identity: Identity | None) -> Credential:
         """Call GetResourceApiKey or GetResourceOauth2Token for ``request``."""
         token, fetched_here = self._workload_token(request, identity)
+        # botocore logs request bodies at DEBUG: the token must be known to the redactor first.
+        register_value(token, "workload-access-token")
         try:
             return self._call(request, token)
         except AccessDeniedError as exc:
@@ -174,9 +177,13 @@ class AgentCoreIdentitySource:
             source=SOURCE,
         )
 
-    def _invoke(self, operation: str, provider_name: str, call: Any) -> dict[str, Any]:
+    def _invoke(
+        self, operation: str, provider_name: str, call: Any, *, workload: str | None = None
+    ) -> dict[str, Any]:
+        subject = f"workload {workload!r}" if workload else f"provider {provider_name!r}"
         try:
-            return call(self.client)  # type: ignore[no-any-return]
+            with naming(provider_name if workload is None else "workload-access-token"):
+                return call(self.client)  # type: ignore[no-any-return]
         except AgentCoreAuthError:
             raise
         except Exception as exc:  # botocore's errors do not share a base we can name
@@ -184,8 +191,8 @@ class AgentCoreIdentitySource:
                 exc,
                 provider_name=provider_name,
                 source=SOURCE,
-                what=f"{operation} for provider {provider_name!r}",
-                hints=lambda code: _hint(code, operation, provider_name),
+                what=f"{operation} for {subject}",
+                hints=lambda code: _hint(code, operation, provider_name, workload),
             ) from exc
 
     def _workload_token(
@@ -209,12 +216,12 @@ class AgentCoreIdentitySource:
             cached = self._workload_tokens.get(key)
         if cached is not None:
             return cached, True
-        token = self._fetch_workload_token(identity)
+        token = self._fetch_workload_token(request.provider_name, identity)
         with self._lock:
             self._workload_tokens[key] = token
         return token, True
 
-    def _fetch_workload_token(self, identity: Identity | None) -> str:
+    def _fetch_workload_token(self, provider_name: str, identity: Identity | None) -> str:
         workload = self.workload_name
         assert workload is not None
         if identity is not None and identity.user_id is not None:
@@ -222,26 +229,30 @@ class AgentCoreIdentitySource:
             op = "GetWorkloadAccessTokenForUserId"
             response = self._invoke(
                 op,
-                workload,
+                provider_name,
                 lambda c: c.get_workload_access_token_for_user_id(
                     workloadName=workload, userId=user_id
                 ),
+                workload=workload,
             )
         elif identity is not None and identity.user_token is not None:
             user_token = identity.user_token.reveal()
+            register_value(user_token, "user-token")
             op = "GetWorkloadAccessTokenForJWT"
             response = self._invoke(
                 op,
-                workload,
+                provider_name,
                 lambda c: c.get_workload_access_token_for_jwt(
                     workloadName=workload, userToken=user_token
                 ),
+                workload=workload,
             )
         else:
             response = self._invoke(
                 "GetWorkloadAccessToken",
-                workload,
+                provider_name,
                 lambda c: c.get_workload_access_token(workloadName=workload),
+                workload=workload,
             )
         return str(response["workloadAccessToken"])
 
@@ -256,10 +267,15 @@ def _error_code(exc: BaseException | None) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
-def _hint(code: str, operation: str, provider_name: str) -> str | None:
+def _hint(code: str, operation: str, provider_name: str, workload: str | None) -> str | None:
     if code in ("AccessDeniedException", "AccessDenied"):
         return _PERMISSION_HINT.format(op=operation, provider=provider_name)
     if code == "ResourceNotFoundException":
+        if workload:
+            return (
+                f"Create the workload identity: aws bedrock-agentcore-control "
+                f"create-workload-identity --name {workload}, or fix workload_name="
+            )
         return (
             f"Check the name, or create it: agentcore-auth providers create-api-key "
             f"--name {provider_name} ... (or create-oauth2), in this Region"

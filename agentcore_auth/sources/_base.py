@@ -17,6 +17,7 @@ from .._exceptions import (
     SourceUnavailableError,
 )
 from .._identity import Identity
+from ._protect import protect_client
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -72,6 +73,7 @@ class BotoClientFactory:
         self._region = region
         self._endpoint_url = endpoint_url
         self._client = client
+        self._ready: BaseClient | None = None
         self._session = session
         self._max_attempts = max_attempts
         self._timeouts = (connect_timeout, read_timeout)
@@ -94,13 +96,13 @@ class BotoClientFactory:
         return self._region
 
     def get(self) -> BaseClient:
-        """The client, created on first use."""
-        client = self._client
+        """The client, created on first use and hooked so its responses are redacted."""
+        client = self._ready
         if client is None:
             with self._lock:
-                if self._client is None:
-                    self._client = self._create()
-                client = self._client
+                if self._ready is None:
+                    self._ready = protect_client(self._client or self._create())
+                client = self._ready
         return client
 
     def _create(self) -> BaseClient:
@@ -109,7 +111,7 @@ class BotoClientFactory:
 
         session = self._session or boto3.session.Session()
         config = Config(
-            retries={"mode": "standard", "max_attempts": self._max_attempts},
+            retries={"mode": "standard", "total_max_attempts": self._max_attempts},
             connect_timeout=self._timeouts[0],
             read_timeout=self._timeouts[1],
             user_agent_extra="agentcore-auth",

@@ -16,6 +16,7 @@ from .._exceptions import (
 from .._identity import Identity
 from .._secret import Secret
 from ._base import BotoClientFactory, map_boto_error
+from ._protect import naming
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -144,7 +145,8 @@ class SecretsManagerSource:
                 source=SOURCE,
             )
         try:
-            response = self._clients.get().get_secret_value(SecretId=ref.secret_id)
+            with naming(name):
+                response = self._clients.get().get_secret_value(SecretId=ref.secret_id)
         except AgentCoreAuthError:
             raise
         except Exception as exc:  # botocore's errors do not share a base we can name
