@@ -1,0 +1,38 @@
+"""Test helpers: :class:`LocalAgentCore`, a local emulator of AgentCore Identity.
+
+Importing this package starts nothing and imports neither moto nor boto3; the
+names below load on first use. The pytest fixture ``local_agentcore`` (a
+session-scoped, started :class:`LocalAgentCore`) is registered by the
+``agentcore_auth`` pytest plugin. ``python -m agentcore_auth.testing`` runs the
+emulator in the foreground.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._env import GRANT_SERVICE, LocalAgentCore
+    from ._secrets import SERVICE_PRINCIPAL
+
+__all__ = ["GRANT_SERVICE", "SERVICE_PRINCIPAL", "LocalAgentCore"]
+
+_LAZY = {
+    "LocalAgentCore": "._env",
+    "GRANT_SERVICE": "._env",
+    "SERVICE_PRINCIPAL": "._secrets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,382 @@
+"""LocalAgentCore: the whole local stack, started and stopped as one context manager.
+
+moto keeps its backends in process-wide globals, so every moto server in one
+process shares one Secrets Manager and KMS. LocalAgentCore therefore resets moto
+(``/moto-api/reset``) when the first live instance starts and when the last one
+stops, and names everything it creates itself uniquely (managed secrets get a
+random suffix). Two instances alive at once share AWS state but nothing else;
+sequential instances start clean. ``moto.mock_aws`` used elsewhere in the same
+process resets the same globals.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+import urllib.parse
+from typing import Any
+
+from ._api import ProtectedApi
+from ._identity import IdentityService
+from ._oauth import OAuthServer
+from ._secrets import SERVICE_PRINCIPAL, SecretAccess
+from ._server import MotoServer
+from ._state import Counters, Faults, Store
+
+__all__ = ["GRANT_SERVICE", "LocalAgentCore"]
+
+logger = logging.getLogger("agentcore_auth.testing")
+
+GRANT_SERVICE = "grant-service"
+"""Default ``policy=`` of :meth:`LocalAgentCore.create_secret`: grant the service principal."""
+
+_AWS_SERVICES = {"secretsmanager", "kms", "sts"}
+_ACCOUNT_ID = "123456789012"  # moto's default account
+_live = 0
+_live_lock = threading.Lock()
+
+
+class LocalAgentCore:
+    """AgentCore Identity, Secrets Manager, KMS, STS, an OAuth2 server and a protected API.
+
+    Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or
+    call :meth:`start` and :meth:`stop`.
+
+    Args:
+        region: the Region the emulated services live in.
+        token_lifetime: lifetime in seconds of the OAuth2 server's access tokens.
+        workload_token_lifetime: lifetime in seconds of workload access tokens.
+
+    Example:
+        >>> with LocalAgentCore() as env:  # doctest: +SKIP
+        ...     arn = env.create_secret("weather", {"key": "sk-1"})
+        ...     env.client("bedrock-agentcore-control").create_api_key_credential_provider(
+        ...         name="weather", apiKeySecretSource="EXTERNAL",
+        ...         apiKeySecretConfig={"secretId": arn, "jsonKey": "key"})
+    """
+
+    def __init__(self, region: str = "us-east-1", *, token_lifetime: int = 3600,
+                 workload_token_lifetime: int = 900) -> None:
+        self.region = region
+        self.account_id = _ACCOUNT_ID
+        self.counters = Counters()
+        self.faults = Faults()
+        self.store = Store()
+        self._token_lifetime = token_lifetime
+        self._workload_token_lifetime = workload_token_lifetime
+        self._started = False
+        self.startup_seconds = 0.0
+        self._client_lock = threading.Lock()
+        self._helper_clients: dict[str, Any] = {}
+
+    def _helper(self, service_name: str) -> Any:
+        """A cached client of the default account, for the helpers below."""
+        if service_name not in self._helper_clients:
+            self._helper_clients[service_name] = self.client(service_name)
+        return self._helper_clients[service_name]
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def start(self) -> LocalAgentCore:
+        """Start every server; return self."""
+        global _live
+        if self._started:
+            return self
+        began = time.perf_counter()
+        self._moto = MotoServer()
+        with _live_lock:
+            if _live == 0:
+                self._moto.reset()
+            _live += 1
+        try:
+            self.access = SecretAccess(self._moto.url, self.region, self.account_id)
+            self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
+            self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
+            self._identity = IdentityService(self.store, self.access, self.oauth, self.counters,
+                                             self.faults, self._workload_token_lifetime)
+        except BaseException:
+            self._started = True
+            self.stop()
+            raise
+        self._started = True
+        self.startup_seconds = time.perf_counter() - began
+        logger.info("LocalAgentCore started in %.2fs: identity %s, aws %s, oauth2 %s",
+                    self.startup_seconds, self.endpoint_url, self.aws_endpoint_url,
+                    self.oauth.issuer)
+        return self
+
+    def stop(self) -> None:
+        """Stop every server (and reset moto if no other instance is alive)."""
+        global _live
+        if not self._started:
+            return
+        self._started = False
+        for server in ("_identity", "_api", "oauth"):
+            if server in self.__dict__:
+                getattr(self, server).stop()
+        with _live_lock:
+            _live -= 1
+            if _live == 0:
+                try:
+                    self._moto.reset()
+                except OSError:
+                    logger.debug("could not reset moto on stop")
+        self._moto.stop()
+
+    def __enter__(self) -> LocalAgentCore:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # --- endpoints and clients ------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        """AgentCore Identity, both planes (``bedrock-agentcore`` and ``-control``)."""
+        return self._identity.url
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        """moto: Secrets Manager, KMS and STS."""
+        return self._moto.url
+
+    @property
+    def oauth_issuer(self) -> str:
+        """The local OAuth2 server's issuer (its base URL)."""
+        return self.oauth.issuer
+
+    @property
+    def oauth_discovery_url(self) -> str:
+        """The local OAuth2 server's ``/.well-known/openid-configuration``."""
+        return self.oauth.discovery_url
+
+    def client(self, service_name: str, *, account_id: str | None = None, **kwargs: Any) -> Any:
+        """A boto3 client for one of the emulated services, with dummy credentials.
+
+        Args:
+            service_name: ``secretsmanager``, ``kms``, ``sts``, ``bedrock-agentcore`` or
+                ``bedrock-agentcore-control``.
+            account_id: act as this account (AWS services only; moto's account header).
+            **kwargs: passed to ``boto3.session.Session.client`` (``config=`` and so on).
+        """
+        if service_name in _AWS_SERVICES:
+            url = self.aws_endpoint_url
+        elif service_name in ("bedrock-agentcore", "bedrock-agentcore-control"):
+            url = self.endpoint_url
+        else:
+            raise ValueError(f"LocalAgentCore does not emulate {service_name!r}")
+        options: dict[str, Any] = {"region_name": self.region, "aws_access_key_id": "testing",
+                                   "aws_secret_access_key": "testing", "endpoint_url": url}
+        with self._client_lock:  # creating clients from one session is not thread-safe
+            client = self.access.boto_session().client(service_name, **(options | kwargs))
+        if service_name in _AWS_SERVICES:
+            account = account_id or self.account_id
+
+            def add_account(request: Any, **_: Any) -> None:
+                request.headers["x-moto-account-id"] = account
+
+            client.meta.events.register("before-send.*.*", add_account)
+        return client
+
+    def env_vars(self) -> dict[str, str]:
+        """Environment variables that point boto3 and the AWS CLI at this emulator."""
+        return {
+            "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.endpoint_url,
+            "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL": self.endpoint_url,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.aws_endpoint_url,
+            "AWS_ENDPOINT_URL_KMS": self.aws_endpoint_url,
+            "AWS_ENDPOINT_URL_STS": self.aws_endpoint_url,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+    # --- counters and faults --------------------------------------------------------------
+
+    def call_count(self, operation: str) -> int:
+        """Calls of an operation (``GetResourceApiKey``), ``OAuth2Token`` or ``ProtectedApi``."""
+        return self.counters.get(operation)
+
+    def reset_counts(self) -> None:
+        """Set every call count back to zero."""
+        self.counters.reset()
+
+    def inject_fault(self, operation: str, error: str | None = "ThrottlingException", *,
+                     rate: float = 1.0, latency: float = 0.0, count: int | None = None,
+                     every: int | None = None, seed: int | None = 0) -> None:
+        """Make some calls of ``operation`` slow or fail (see :class:`~._state.Faults`).
+
+        Args:
+            operation: an operation name, ``OAuth2Token`` or ``ProtectedApi``.
+            error: the error code to answer with (``ThrottlingException``,
+                ``InternalServerException``, ...), or ``None`` for latency only.
+            rate: the fraction of calls that fail, drawn from ``random.Random(seed)``.
+            latency: seconds to wait before answering the calls that fire.
+            count: fire at most this many times.
+            every: fire on every N-th call instead of at random.
+            seed: the seed of the random draw (deterministic by default).
+        """
+        self.faults.inject(operation, error=error, rate=rate, latency=latency, count=count,
+                           every=every, seed=seed)
+
+    def clear_faults(self, operation: str | None = None) -> None:
+        """Remove the faults of ``operation``, or all of them."""
+        self.faults.clear(operation)
+
+    # --- OAuth2 and the protected API -----------------------------------------------------
+
+    def register_oauth_client(self, client_id: str, client_secret: str) -> int:
+        """Add an OAuth2 client, or rotate its secret; return the secret's generation."""
+        return self.oauth.register_client(client_id, client_secret)
+
+    def issue_user_token(self, sub: str) -> str:
+        """A user JWT signed by the local OAuth2 server (for ``...ForJWT`` and token exchange)."""
+        return self.oauth.issue_user_token(sub)
+
+    def validate_oauth_token(self, token: str, *, audience: str | None = None,
+                             scopes: list[str] | None = None) -> dict[str, Any]:
+        """The claims of a token the local OAuth2 server issued, if still acceptable."""
+        return self.oauth.validate(token, audience=audience, scopes=scopes)
+
+    def protected_api(self, secret_id: str, json_key: str, header: str = "x-api-key") -> str:
+        """A URL answering 200 only to the secret's current value in ``header``, else 401."""
+        return self._api.add_key_route(secret_id, json_key, header)
+
+    def protected_oauth_api(self, audience: str | None = None,
+                            scopes: list[str] | None = None) -> str:
+        """A URL answering 200 only to current bearer tokens of the local OAuth2 server."""
+        return self._api.add_bearer_route(audience, scopes)
+
+    def _owner_read(self, secret_id: str, json_key: str) -> str | None:
+        try:
+            text = self.access.read_as_owner(secret_id)
+            value = json.loads(text).get(json_key) if text else None
+        except Exception:
+            return None
+        return value if isinstance(value, str) else None
+
+    # --- helpers for tests ----------------------------------------------------------------
+
+    @staticmethod
+    def unique_name(prefix: str = "test") -> str:
+        """``prefix`` plus a random suffix, valid as a provider, workload or secret name."""
+        return f"{prefix}-{secrets.token_hex(4)}"
+
+    def create_secret(self, name: str, value: dict[str, Any] | str | bytes, *,
+                      kms_key_id: str | None = None, policy: object = GRANT_SERVICE,
+                      account_id: str | None = None) -> str:
+        """Create a secret (JSON, text or binary) and return its ARN.
+
+        Args:
+            name: the secret's name.
+            value: a dict (stored as JSON), a string or bytes (SecretBinary).
+            kms_key_id: a KMS key to encrypt it with (default: the AWS managed key).
+            policy: a resource policy (dict or JSON); by default one granting
+                ``bedrock-agentcore.amazonaws.com`` ``secretsmanager:GetSecretValue``;
+                ``None`` for no policy.
+            account_id: create it in another account (same Region).
+        """
+        sm = self.access.client("secretsmanager", account_id)
+        args: dict[str, Any] = {"Name": name}
+        if isinstance(value, bytes):
+            args["SecretBinary"] = value
+        else:
+            args["SecretString"] = value if isinstance(value, str) else json.dumps(value)
+        if kms_key_id:
+            args["KmsKeyId"] = kms_key_id
+        arn = str(sm.create_secret(**args)["ARN"])
+        if policy == GRANT_SERVICE:
+            policy = {"Version": "2012-10-17", "Statement": [{
+                "Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
+                "Principal": {"Service": SERVICE_PRINCIPAL},
+                "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+        if policy is not None:
+            text = policy if isinstance(policy, str) else json.dumps(policy)
+            sm.put_resource_policy(SecretId=arn, ResourcePolicy=text)
+        return arn
+
+    def rotate_secret(self, arn: str, value: dict[str, Any] | str) -> str:
+        """Put a new AWSCURRENT value into a secret; return the new version id."""
+        account = arn.split(":")[4] if arn.startswith("arn:") else None
+        text = value if isinstance(value, str) else json.dumps(value)
+        response = self.access.client("secretsmanager", account).put_secret_value(
+            SecretId=arn, SecretString=text)
+        return str(response["VersionId"])
+
+    def create_kms_key(self, *, grant_service: bool = True, account_id: str | None = None) -> str:
+        """A customer managed KMS key; by default its policy grants the service ``kms:Decrypt``."""
+        account = account_id or self.account_id
+        statements: list[dict[str, Any]] = [{
+            "Sid": "EnableRoot", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*",
+            "Resource": "*"}]
+        if grant_service:
+            statements.append({"Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
+                               "Principal": {"Service": SERVICE_PRINCIPAL},
+                               "Action": "kms:Decrypt", "Resource": "*"})
+        kms = self.access.client("kms", account)
+        policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
+        return str(kms.create_key(Policy=policy)["KeyMetadata"]["Arn"])
+
+    def create_workload(self, name: str | None = None, return_urls: list[str] | None = None) -> str:
+        """Create a workload identity (a unique name by default); return its name."""
+        name = name or self.unique_name("workload")
+        self._helper("bedrock-agentcore-control").create_workload_identity(
+            name=name, allowedResourceOauth2ReturnUrls=list(return_urls or []))
+        return name
+
+    def workload_token(self, workload: str | None = None, *, user_id: str | None = None,
+                       user_token: str | None = None) -> str:
+        """A workload access token (creating a workload identity when none is named)."""
+        workload = workload or self.create_workload()
+        data = self._helper("bedrock-agentcore")
+        if user_token is not None:
+            response = data.get_workload_access_token_for_jwt(workloadName=workload,
+                                                              userToken=user_token)
+        elif user_id is not None:
+            response = data.get_workload_access_token_for_user_id(workloadName=workload,
+                                                                  userId=user_id)
+        else:
+            response = data.get_workload_access_token(workloadName=workload)
+        return str(response["workloadAccessToken"])
+
+    def complete_consent(self, authorization_url: str, *, user_id: str | None = None,
+                         user_token: str | None = None) -> str:
+        """Consent as the user's browser would, then call CompleteResourceTokenAuth.
+
+        Follows the redirects from the local IdP through the emulator's callback up to
+        the app's return URL (not fetched), then completes the session for ``user_id``
+        or ``user_token`` (default: the user the session was started for).
+
+        Returns:
+            The session URI, to pass to ``GetResourceOauth2Token(sessionUri=...)``.
+        """
+        import httpx
+
+        ours = (self.oauth.issuer, self.endpoint_url)
+        url = authorization_url
+        with httpx.Client(timeout=10.0) as http:
+            for _ in range(10):
+                response = http.get(url)
+                if not response.is_redirect:
+                    response.raise_for_status()
+                    break
+                url = urllib.parse.urljoin(url, response.headers["location"])
+                if not url.startswith(ours):
+                    break  # the application's return URL: the browser would land there
+        state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorization_url).query))
+        with self.store.lock:
+            session_uri = self.store.sessions_by_state.get(state.get("state", ""), "")
+            default_user = self.store.sessions[session_uri].user_id if session_uri else None
+        if not session_uri:
+            raise ValueError("the authorization URL does not belong to a session of this emulator")
+        identifier = ({"userToken": user_token} if user_token is not None
+                      else {"userId": user_id or default_user})
+        self._helper("bedrock-agentcore").complete_resource_token_auth(
+            userIdentifier=identifier, sessionUri=session_uri)
+        return session_uri

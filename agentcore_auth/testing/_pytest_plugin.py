@@ -1,0 +1,25 @@
+"""The ``agentcore_auth`` pytest plugin: the ``local_agentcore`` fixture.
+
+Registered through the ``pytest11`` entry point, so it loads in every pytest run
+of a project that installs agentcore-auth; it imports nothing heavy until the
+fixture is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from ._env import LocalAgentCore
+
+
+@pytest.fixture(scope="session")
+def local_agentcore() -> Iterator[LocalAgentCore]:
+    """A started LocalAgentCore shared by the whole session; use unique names per test."""
+    from ._env import LocalAgentCore
+
+    with LocalAgentCore() as env:
+        yield env

@@ -1,0 +1,212 @@
+"""The emulator's in-memory model: providers, workload identities, sessions, token vault,
+call counters and injected faults. No HTTP here; every structure is guarded by a lock
+because the servers call in from their request threads while tests read and tweak it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._wire import ERROR_STATUS
+
+__all__ = [
+    "ApiKeyProvider",
+    "Counters",
+    "Faults",
+    "Oauth2Provider",
+    "Session",
+    "Store",
+    "WorkloadIdentity",
+]
+
+
+@dataclass(slots=True)
+class ApiKeyProvider:
+    """An API key credential provider; the key itself lives in Secrets Manager."""
+
+    name: str
+    arn: str
+    source: str  # MANAGED or EXTERNAL
+    secret_arn: str
+    json_key: str
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class Oauth2Provider:
+    """An OAuth2 credential provider; the client secret lives in Secrets Manager."""
+
+    name: str
+    arn: str
+    vendor: str
+    config_key: str  # e.g. "customOauth2ProviderConfig"
+    client_id: str
+    source: str
+    secret_arn: str
+    json_key: str
+    discovery: dict[str, Any]  # the Oauth2Discovery structure returned to callers
+    metadata: dict[str, Any]  # issuer, authorization_endpoint, token_endpoint, auth methods
+    callback_url: str
+    auth_method: str = "client_secret_basic"
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class WorkloadIdentity:
+    """A workload identity and the OAuth2 return URLs it allows."""
+
+    name: str
+    arn: str
+    return_urls: list[str]
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class Session:
+    """A USER_FEDERATION consent session, from authorization URL to stored token.
+
+    ``status`` goes IN_PROGRESS -> CONSENTED (the IdP redirected back and the code was
+    exchanged) -> COMPLETED (CompleteResourceTokenAuth named the right user), or FAILED.
+    """
+
+    uri: str
+    state: str
+    workload: str
+    provider: str
+    user_id: str
+    scopes: tuple[str, ...]
+    return_url: str | None
+    custom_state: str | None = None
+    status: str = "IN_PROGRESS"
+    token: str | None = None
+    expires_at: float = 0.0
+
+
+class Store:
+    """Everything the control and data planes keep, under one lock."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.api_key_providers: dict[str, ApiKeyProvider] = {}
+        self.oauth2_providers: dict[str, Oauth2Provider] = {}
+        self.workloads: dict[str, WorkloadIdentity] = {}
+        self.sessions: dict[str, Session] = {}  # by session URI
+        self.sessions_by_state: dict[str, str] = {}  # OAuth2 state -> session URI
+        # (workload, provider, user, scopes) -> (access token, expiry)
+        self.vault: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, float]] = {}
+        self.user_tokens: dict[str, str] = {}  # workload token jti -> the user's JWT
+
+    def vault_key(self, session: Session) -> tuple[str, str, str, tuple[str, ...]]:
+        """The token vault key of a session's token."""
+        return (session.workload, session.provider, session.user_id, session.scopes)
+
+
+class Counters:
+    """Thread-safe call counters by operation (or endpoint) name."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def increment(self, name: str) -> None:
+        """Count one call of ``name``."""
+        with self._lock:
+            self._counts[name] += 1
+
+    def get(self, name: str) -> int:
+        """How often ``name`` was called since the last reset."""
+        with self._lock:
+            return self._counts[name]
+
+    def reset(self) -> None:
+        """Set every count back to zero."""
+        with self._lock:
+            self._counts.clear()
+
+
+@dataclass(slots=True)
+class _Fault:
+    error: str | None
+    rate: float
+    latency: float
+    count: int | None
+    every: int | None
+    rng: random.Random
+    calls: int = 0
+    injected: int = 0
+
+
+class Faults:
+    """Injected latency and errors per operation, deterministic when asked.
+
+    A fault fires on every ``every``-th call when ``every`` is set, else with
+    probability ``rate`` drawn from a ``random.Random(seed)``; ``count`` caps how
+    many times it fires. Latency applies to every call that fires.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, _Fault] = {}
+
+    def inject(
+        self,
+        operation: str,
+        *,
+        error: str | None = "ThrottlingException",
+        rate: float = 1.0,
+        latency: float = 0.0,
+        count: int | None = None,
+        every: int | None = None,
+        seed: int | None = 0,
+    ) -> None:
+        """Add (or replace) the fault for ``operation``; see :class:`Faults`."""
+        if error is not None and error not in ERROR_STATUS:
+            raise ValueError(f"unknown error {error!r}; use one of {', '.join(ERROR_STATUS)}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        if every is not None and every < 1:
+            raise ValueError("every must be at least 1")
+        with self._lock:
+            self._faults[operation] = _Fault(error, rate, latency, count, every,
+                                             random.Random(seed))
+
+    def clear(self, operation: str | None = None) -> None:
+        """Remove the fault of ``operation``, or every fault."""
+        with self._lock:
+            if operation is None:
+                self._faults.clear()
+            else:
+                self._faults.pop(operation, None)
+
+    def draw(self, operation: str) -> tuple[float, str | None]:
+        """Decide for one call: (latency in seconds, error code or ``None``)."""
+        with self._lock:
+            fault = self._faults.get(operation)
+            if fault is None:
+                return 0.0, None
+            fault.calls += 1
+            if fault.count is not None and fault.injected >= fault.count:
+                return 0.0, None
+            if fault.every is not None:
+                fires = fault.calls % fault.every == 0
+            else:
+                fires = fault.rng.random() < fault.rate
+            if not fires:
+                return 0.0, None
+            fault.injected += 1
+            return fault.latency, fault.error
+
+    def apply(self, operation: str) -> str | None:
+        """Sleep the drawn latency; return the error code to answer with, if any."""
+        latency, error = self.draw(operation)
+        if latency > 0:
+            time.sleep(latency)
+        return error
