@@ -1,0 +1,327 @@
+"""The tool decorators: ``requires_api_key`` and ``requires_access_token``.
+
+They take the parameters of ``bedrock_agentcore.identity.auth``'s decorators, with
+the same names and meanings, so migrating is changing the import line. What they
+add: a cached, coalesced resolver; one refetch when the downstream API refuses the
+credential; the injected parameter hidden from the visible signature (so no tool
+schema offers it to a model); secrets scrubbed from escaping exceptions.
+
+The kind of function (sync, async, generator, async generator) is decided once, at
+decoration time, and one of four tiny wrappers is returned. All of them call
+:func:`~agentcore_auth._rejection.call_sync` or ``call_async``, which hold the
+resolve-call-refetch logic once per colour; generators are retried only until
+their first item, since items already yielded cannot be taken back.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar
+
+from ._arn import validate_provider_name
+from ._credential import CredentialRequest
+from ._exceptions import ConfigurationError
+from ._rejection import CredentialBinding, TokenPoller, call_async, call_sync
+from ._resolver import CredentialResolver, OnAuthUrl
+from ._secret import Secret
+
+__all__ = ["requires_access_token", "requires_api_key"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def requires_api_key(
+    *,
+    provider_name: str,
+    into: str = "api_key",
+    resolver: CredentialResolver | None = None,
+    reject_statuses: Iterable[int] = (401,),
+    reject_exceptions: Sequence[type[BaseException]] = (),
+    inject_as: type[str] | type[Secret] = str,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Inject the API key of credential provider ``provider_name`` as keyword ``into``.
+
+    A drop-in for ``bedrock_agentcore.identity.auth.requires_api_key``. Stack it
+    under a framework's ``@tool``: the injected parameter is removed from the
+    wrapper's signature and annotations, so the model never sees it.
+
+    Args:
+        provider_name: the AgentCore Identity API key credential provider.
+        into: the keyword parameter to fill. The function must have it (keyword-only
+            is best) or ``**kwargs``; a caller passing it gets :class:`ConfigurationError`.
+        resolver: where credentials come from; default :func:`default_resolver`
+            at call time.
+        reject_statuses: HTTP statuses of an exception's ``.response.status_code``
+            (``httpx.HTTPStatusError``, ``requests.HTTPError``) that mean the key was
+            refused: it is dropped, refetched, and the call made once more.
+        reject_exceptions: further exception types meaning the same. A tool may
+            also raise :class:`CredentialRejectedError` itself.
+        inject_as: ``str`` (the plain value, as the official SDK) or :class:`Secret`.
+
+    Returns:
+        A decorator for sync or async functions and generators.
+
+    Raises:
+        ConfigurationError: at decoration, for a bad argument or a function without
+            the ``into`` parameter.
+
+    Example:
+        >>> @tool
+        ... @requires_api_key(provider_name="weather", into="api_key")
+        ... def forecast(city: str, *, api_key: str) -> dict:
+        ...     return httpx.get(URL, params={"q": city}, headers={"x-api-key": api_key}).json()
+    """
+    request = CredentialRequest(validate_provider_name(provider_name))
+    return _decorator(CredentialBinding(
+        decorator="requires_api_key", request=request, into=into, inject_as=inject_as,
+        resolver=resolver, reject_statuses=reject_statuses, reject_exceptions=reject_exceptions,
+    ))
+
+
+def requires_access_token(
+    *,
+    provider_name: str,
+    scopes: Sequence[str],
+    auth_flow: Literal["M2M", "USER_FEDERATION", "ON_BEHALF_OF_TOKEN_EXCHANGE"],
+    into: str = "access_token",
+    on_auth_url: OnAuthUrl | None = None,
+    callback_url: str | None = None,
+    force_authentication: bool = False,
+    custom_state: str | None = None,
+    custom_parameters: Mapping[str, str] | None = None,
+    resources: Sequence[str] | None = None,
+    audiences: Sequence[str] | None = None,
+    token_poller: TokenPoller | None = None,
+    resolver: CredentialResolver | None = None,
+    wait_for_consent: bool | None = None,
+    reject_statuses: Iterable[int] = (401,),
+    reject_exceptions: Sequence[type[BaseException]] = (),
+    inject_as: type[str] | type[Secret] = str,
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Inject an OAuth2 access token from credential provider ``provider_name`` as ``into``.
+
+    A drop-in for ``bedrock_agentcore.identity.auth.requires_access_token``; see
+    :func:`requires_api_key` for ``into``, ``resolver``, ``reject_*`` and ``inject_as``.
+
+    For USER_FEDERATION the user's identity comes from
+    :func:`agentcore_auth.identity_context` or the AgentCore Runtime. When the user
+    must consent, ``on_auth_url`` (sync or async) is called with the authorization
+    URL. Then, with ``wait_for_consent`` (default: when ``on_auth_url`` is given),
+    the service is polled until the token arrives (the resolver's
+    ``consent_timeout``); without it :class:`AuthorizationRequiredError` is raised,
+    carrying the URL and session URI. A refused USER_FEDERATION token may mean the
+    grant was revoked: the refetch sets ``forceAuthentication`` and raises
+    :class:`AuthorizationRequiredError` if the user must consent again.
+
+    Differences from the official SDK: ``token_poller.poll_for_token()`` is used
+    the same way (after ``on_auth_url``; its token is injected but not cached), but
+    from a sync tool it runs in ``asyncio.run`` (on a one-off thread if an event
+    loop is running). Without a poller the resolver polls, backing off from
+    ``consent_poll_interval`` instead of the SDK's fixed 5 s.
+
+    Args:
+        provider_name: the AgentCore Identity OAuth2 credential provider.
+        scopes: scopes to request.
+        auth_flow: ``"M2M"``, ``"USER_FEDERATION"`` or ``"ON_BEHALF_OF_TOKEN_EXCHANGE"``.
+        into: the keyword parameter to fill.
+        on_auth_url: called with the authorization URL when consent is needed. The
+            URL is sensitive: show it to that user only.
+        callback_url: the OAuth2 return URL (default: the AgentCore Runtime's).
+        force_authentication: ask the service to authenticate the user on every call.
+        custom_state: state passed back to ``callback_url``.
+        custom_parameters: extra authorization-request parameters.
+        resources: OAuth2 resource indicators.
+        audiences: token audiences.
+        token_poller: an object with ``async poll_for_token() -> str``.
+        resolver: see :func:`requires_api_key`.
+        wait_for_consent: poll for consent instead of raising (see above).
+        reject_statuses: see :func:`requires_api_key`.
+        reject_exceptions: see :func:`requires_api_key`.
+        inject_as: see :func:`requires_api_key`.
+
+    Returns:
+        A decorator for sync or async functions and generators.
+    """
+    request = CredentialRequest.oauth2(
+        validate_provider_name(provider_name), scopes=scopes, auth_flow=auth_flow,
+        resources=resources, audiences=audiences, custom_parameters=custom_parameters,
+        custom_state=custom_state, callback_url=callback_url,
+        force_authentication=force_authentication)
+    return _decorator(CredentialBinding(
+        decorator="requires_access_token", request=request, into=into, inject_as=inject_as,
+        resolver=resolver, reject_statuses=reject_statuses, reject_exceptions=reject_exceptions,
+        on_auth_url=on_auth_url, wait_for_consent=wait_for_consent, token_poller=token_poller,
+    ))
+
+
+def _decorator(binding: CredentialBinding) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        return _wrap(func, binding)  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def _wrap(func: Callable[..., Any], binding: CredentialBinding) -> Any:
+    signature, limit = _visible_signature(func, binding)
+    if inspect.isasyncgenfunction(func):
+        wrapper = _async_generator_wrapper(func, binding, limit)
+    elif inspect.iscoroutinefunction(func):
+        wrapper = _async_wrapper(func, binding, limit)
+    elif inspect.isgeneratorfunction(func):
+        wrapper = _generator_wrapper(func, binding, limit)
+    else:
+        wrapper = _sync_wrapper(func, binding, limit)
+    functools.update_wrapper(wrapper, func)
+    # Schema builders read __signature__ (via inspect.signature) and __annotations__
+    # (via get_type_hints): neither may mention the injected parameter.
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {k: v for k, v in getattr(func, "__annotations__", {}).items()
+                               if k != binding.into}
+    return wrapper
+
+
+def _sync_wrapper(func: Callable[..., Any], binding: CredentialBinding,
+                  limit: int | None) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_positional(func, args, limit)
+        return call_sync(binding, kwargs, lambda kw: func(*args, **kw))
+
+    return wrapper
+
+
+def _async_wrapper(func: Callable[..., Any], binding: CredentialBinding,
+                   limit: int | None) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_positional(func, args, limit)
+        return await call_async(binding, kwargs, lambda kw: func(*args, **kw))
+
+    return wrapper
+
+
+def _generator_wrapper(func: Callable[..., Any], binding: CredentialBinding,
+                       limit: int | None) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        _check_positional(func, args, limit)
+        gen, first, done = call_sync(binding, kwargs, lambda kw: _start(func(*args, **kw)))
+        if done:
+            return first
+        return (yield from _forward(gen, first, binding))
+
+    return wrapper
+
+
+def _async_generator_wrapper(func: Callable[..., Any], binding: CredentialBinding,
+                             limit: int | None) -> Callable[..., Any]:
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        _check_positional(func, args, limit)
+        agen, item, done = await call_async(binding, kwargs,
+                                            lambda kw: _astart(func(*args, **kw)))
+        if done:
+            return
+        # The async twin of _forward (async generators cannot ``yield from``).
+        try:
+            while True:
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await agen.aclose()
+                    raise
+                except BaseException as exc:
+                    item = await agen.athrow(exc)
+                else:
+                    item = await agen.asend(sent)
+        except StopAsyncIteration:
+            return
+        except Exception as exc:
+            binding.scrub(exc)
+            raise
+
+    return wrapper
+
+
+def _start(gen: Generator[Any, Any, Any]) -> tuple[Generator[Any, Any, Any], Any, bool]:
+    """Run a generator to its first item: (gen, item, False), or (gen, return value, True)."""
+    try:
+        return gen, next(gen), False
+    except StopIteration as stop:
+        return gen, stop.value, True
+
+
+async def _astart(agen: AsyncGenerator[Any, Any]) -> tuple[AsyncGenerator[Any, Any], Any, bool]:
+    try:
+        return agen, await agen.__anext__(), False
+    except StopAsyncIteration:
+        return agen, None, True
+
+
+def _forward(gen: Generator[Any, Any, Any], item: Any,
+             binding: CredentialBinding) -> Generator[Any, Any, Any]:
+    """Relay ``item`` and the rest of ``gen``, with ``send``/``throw``/``close`` passed through."""
+    try:
+        while True:
+            try:
+                sent = yield item
+            except GeneratorExit:
+                gen.close()
+                raise
+            except BaseException as exc:
+                item = gen.throw(exc)
+            else:
+                item = gen.send(sent)
+    except StopIteration as stop:
+        return stop.value
+    except Exception as exc:
+        binding.scrub(exc)
+        raise
+
+
+def _check_positional(func: Callable[..., Any], args: tuple[Any, ...], limit: int | None) -> None:
+    # Past the hidden parameter's position, a positional argument would fill it.
+    if limit is not None and len(args) > limit:
+        raise TypeError(f"{func.__qualname__}() takes {limit} positional arguments but "
+                        f"{len(args)} were given (the ones after it are keyword-only)")
+
+
+def _visible_signature(func: Callable[..., Any],
+                       binding: CredentialBinding) -> tuple[inspect.Signature, int | None]:
+    """The signature without ``into``, and how many positional arguments may be passed.
+
+    When ``into`` is positional-or-keyword, the parameters after it become
+    keyword-only (a positional argument there would land in ``into``).
+    """
+    name = getattr(func, "__qualname__", None) or repr(func)
+    into, decorator = binding.into, binding.decorator
+    if not callable(func):
+        raise ConfigurationError(f"@{decorator} decorates functions, not {type(func).__name__}")
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"@{decorator} cannot read the signature of {name}") from exc
+    params = list(signature.parameters.values())
+    target = signature.parameters.get(into)
+    if target is None:
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+            return signature, None
+        raise ConfigurationError(
+            f"@{decorator}(provider_name={binding.provider_name!r}) injects {into!r}, but "
+            f"{name}() has no parameter {into!r} and no **kwargs: add a keyword-only "
+            f"parameter (`*, {into}: str`) or pass into= the name of the one to fill")
+    if target.kind is not inspect.Parameter.KEYWORD_ONLY and (
+        target.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD
+        or any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    ):
+        raise ConfigurationError(
+            f"@{decorator} injects {into!r} by keyword, but in {name}() it cannot be passed "
+            f"by keyword alongside the other arguments: make it keyword-only (`*, {into}: str`)")
+    if target.kind is inspect.Parameter.KEYWORD_ONLY:
+        return signature.replace(parameters=[p for p in params if p is not target]), None
+    index = params.index(target)
+    visible = params[:index] + [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else p
+        for p in params[index + 1:]
+    ]
+    return signature.replace(parameters=visible), index

@@ -1,0 +1,259 @@
+"""AgentCoreAuth: an ``httpx.Auth`` that sends AgentCore credentials and refetches once on 401.
+
+Importing this module imports httpx; ``agentcore_auth`` itself does not (its
+``AgentCoreAuth`` attribute loads this module on first use).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from ._arn import validate_provider_name
+from ._credential import CredentialRequest
+from ._exceptions import ConfigurationError
+from ._resolver import CredentialResolver, default_resolver
+from ._secret import Secret
+
+__all__ = ["AgentCoreAuth"]
+
+logger = logging.getLogger("agentcore_auth")
+
+#: What the shared flow yields when it needs a credential (the drivers resolve it).
+_RESOLVE = object()
+
+
+class AgentCoreAuth(httpx.Auth):
+    """Sends an AgentCore Identity credential with every request of an httpx client.
+
+    Works with ``httpx.Client`` and ``httpx.AsyncClient``; the async flow resolves
+    with ``aresolve`` and never blocks the event loop. Credentials come from a
+    :class:`CredentialResolver` (cached, single-flight; default
+    :func:`default_resolver`). When the response status is in ``reject_statuses``
+    (401 by default), the credential is compare-and-invalidated, refetched, and the
+    request sent once more; concurrent 401s for one stale value share one refetch.
+    If the refetched value is the refused one, or the body cannot be replayed, or
+    the retry is refused too, the last response is returned, as ``DigestAuth``
+    does: call ``raise_for_status()``.
+
+    Request bodies are read into memory before sending (``requires_request_body``)
+    so they can be replayed. In query-parameter mode the request's URL is restored
+    (without the key) once the exchange ends, so ``response.url`` and
+    ``raise_for_status()`` messages do not carry it; httpx's own log line is
+    scrubbed by the resolver's log redaction.
+
+    httpx drops only ``Authorization`` on a redirect to another origin: a key sent
+    in another header follows such a redirect. Keep ``follow_redirects=False``
+    (httpx's default) for APIs that redirect elsewhere.
+
+    Build one with :meth:`api_key` or :meth:`oauth2`. To extend it, override
+    :meth:`apply` (how a credential is placed on a request).
+
+    Args:
+        credential: a provider name (API key) or a prepared :class:`CredentialRequest`.
+        header: header to put the value in (with ``prefix`` before it).
+        prefix: text before the value in the header, e.g. ``"Bearer "``.
+        query_param: put the value in this query parameter instead of a header.
+        resolver: where credentials come from.
+        reject_statuses: statuses that mean the credential was refused.
+
+    Example:
+        >>> auth = AgentCoreAuth.api_key("weather", header="x-api-key")
+        >>> with httpx.Client(auth=auth) as client:
+        ...     client.get("https://api.example.com/forecast").raise_for_status()
+    """
+
+    requires_request_body = True
+
+    def __init__(
+        self,
+        credential: str | CredentialRequest,
+        *,
+        header: str | None = None,
+        prefix: str = "",
+        query_param: str | None = None,
+        resolver: CredentialResolver | None = None,
+        reject_statuses: Iterable[int] = (401,),
+    ) -> None:
+        if isinstance(credential, str):
+            credential = CredentialRequest(validate_provider_name(credential))
+        if not isinstance(credential, CredentialRequest):
+            raise ConfigurationError("credential must be a provider name or a CredentialRequest")
+        if (header is None) == (query_param is None):
+            raise ConfigurationError(
+                f"AgentCoreAuth for provider {credential.provider_name!r} needs exactly one of "
+                "header= or query_param=")
+        for what, name in (("header", header), ("query_param", query_param)):
+            if name is not None and (not isinstance(name, str) or not name.strip()):
+                raise ConfigurationError(f"{what} must be a non-empty string")
+        if resolver is not None and not isinstance(resolver, CredentialResolver):
+            raise ConfigurationError("resolver must be a CredentialResolver")
+        statuses = frozenset(reject_statuses)
+        if not all(isinstance(s, int) and 400 <= s <= 599 for s in statuses):
+            raise ConfigurationError("reject_statuses must be HTTP error statuses, e.g. (401,)")
+        self.request = credential
+        self.header = header
+        self.prefix = prefix
+        self.query_param = query_param
+        self.reject_statuses = statuses
+        self._resolver = resolver
+
+    @classmethod
+    def api_key(
+        cls,
+        provider_name: str,
+        *,
+        header: str | None = None,
+        prefix: str = "",
+        query_param: str | None = None,
+        resolver: CredentialResolver | None = None,
+        reject_statuses: Iterable[int] = (401,),
+    ) -> AgentCoreAuth:
+        """The API key of ``provider_name`` in a header (default ``x-api-key``) or query parameter.
+
+        Example:
+            >>> AgentCoreAuth.api_key("weather", header="x-api-key")
+            >>> AgentCoreAuth.api_key("maps", query_param="key")
+            >>> AgentCoreAuth.api_key("legacy", header="Authorization", prefix="Token ")
+        """
+        if header is None and query_param is None:
+            header = "x-api-key"
+        return cls(provider_name, header=header, prefix=prefix, query_param=query_param,
+                   resolver=resolver, reject_statuses=reject_statuses)
+
+    @classmethod
+    def oauth2(
+        cls,
+        provider_name: str,
+        *,
+        scopes: Sequence[str],
+        auth_flow: str = "M2M",
+        resources: Sequence[str] | None = None,
+        audiences: Sequence[str] | None = None,
+        custom_parameters: Mapping[str, str] | None = None,
+        custom_state: str | None = None,
+        callback_url: str | None = None,
+        resolver: CredentialResolver | None = None,
+        reject_statuses: Iterable[int] = (401,),
+    ) -> AgentCoreAuth:
+        """An OAuth2 access token of ``provider_name`` as ``Authorization: Bearer <token>``.
+
+        For USER_FEDERATION the user comes from :func:`agentcore_auth.identity_context`;
+        when the user must consent, :class:`AuthorizationRequiredError` is raised
+        from the request (an HTTP client cannot wait for a browser).
+        """
+        request = CredentialRequest.oauth2(
+            validate_provider_name(provider_name), scopes=scopes, auth_flow=auth_flow,
+            resources=resources, audiences=audiences, custom_parameters=custom_parameters,
+            custom_state=custom_state, callback_url=callback_url)
+        return cls(request, header="Authorization", prefix="Bearer ", resolver=resolver,
+                   reject_statuses=reject_statuses)
+
+    def __repr__(self) -> str:
+        where = f"query_param={self.query_param!r}" if self.query_param else (
+            f"header={self.header!r}")
+        kind = self.request.kind if self.request.kind == "api_key" else (
+            f"oauth2 {self.request.auth_flow}")
+        return f"AgentCoreAuth(provider_name={self.request.provider_name!r}, {kind}, {where})"
+
+    @property
+    def resolver(self) -> CredentialResolver:
+        """The resolver in use (the default one is looked up on each access)."""
+        return self._resolver or default_resolver()
+
+    def apply(self, request: httpx.Request, secret: Secret) -> httpx.Request:
+        """Put ``secret`` on ``request`` (in place) and return it."""
+        if self.query_param is not None:
+            request.url = request.url.copy_set_param(self.query_param, secret.reveal())
+        else:
+            assert self.header is not None
+            request.headers[self.header] = self.prefix + secret.reveal()
+        return request
+
+    # --- the two drivers: they differ only in resolve vs await aresolve ---------------
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """Send ``request`` with the credential; on a refusal, refetch and resend once."""
+        resolver = self.resolver
+        flow = self._flow(request, resolver, replayable=_read(request))
+        try:
+            step = next(flow)
+            while True:
+                reply = resolver.resolve(self.request) if step is _RESOLVE else (yield step)
+                step = flow.send(reply)
+        except StopIteration:
+            return
+        finally:
+            flow.close()
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Async twin of :meth:`sync_auth_flow`."""
+        resolver = self.resolver
+        flow = self._flow(request, resolver, replayable=await _aread(request))
+        try:
+            step = next(flow)
+            while True:
+                reply = (await resolver.aresolve(self.request)) if step is _RESOLVE else (
+                    yield step)
+                step = flow.send(reply)
+        except StopIteration:
+            return
+        finally:
+            flow.close()
+
+    # --- the shared, I/O-free flow ----------------------------------------------------
+
+    def _flow(self, request: httpx.Request, resolver: CredentialResolver,
+              replayable: bool) -> Generator[Any, Any, None]:
+        """Yields ``_RESOLVE`` (send back a Secret) or a request (send back its response)."""
+        original_url = request.url
+        try:
+            secret = yield _RESOLVE
+            response = yield self.apply(request, secret)
+            if response.status_code not in self.reject_statuses:
+                return
+            name = self.request.provider_name
+            # Compare-and-invalidate: many 401s for one stale value cause one refetch.
+            resolver.invalidate(secret)
+            if not replayable:
+                logger.info("HTTP %s with provider %r's credential; the request body cannot "
+                            "be replayed, so the response is returned", response.status_code,
+                            name)
+                return
+            fresh = yield _RESOLVE
+            if fresh == secret:
+                logger.warning("HTTP %s with provider %r's credential, and the source still "
+                               "returns the refused value; not resending",
+                               response.status_code, name)
+                return
+            logger.info("HTTP %s with provider %r's credential; resending once with a "
+                        "refetched one", response.status_code, name)
+            yield self.apply(request, fresh)
+        finally:
+            if self.query_param is not None:
+                # The exchange is over: keep the key out of response.url and error texts.
+                request.url = original_url
+
+
+def _read(request: httpx.Request) -> bool:
+    """Buffer the body so it can be replayed; False when the stream is already spent."""
+    try:
+        request.read()
+    except httpx.StreamError:
+        return False
+    return True
+
+
+async def _aread(request: httpx.Request) -> bool:
+    try:
+        await request.aread()
+    except httpx.StreamError:
+        return False
+    return True
