@@ -1,0 +1,346 @@
+"""``agentcore-auth``: the command line, a thin argparse layer over the Python API.
+
+Subcommands: ``demo``, ``doctor``, ``resolve``, ``providers``, ``emulator``. AWS
+endpoints come from boto3's configuration (``AWS_ENDPOINT_URL_<SERVICE>``, profiles,
+``AWS_REGION``), so the emulator needs no flag; ``--endpoint-url`` overrides the
+AgentCore endpoint. Everything printed passes through :func:`agentcore_auth.redact`.
+Exit codes: 0 ok, 1 failed checks or a refused/absent credential, 2 usage or
+configuration errors, 130 interrupted.
+
+Imports are lazy: ``--help`` loads neither boto3 nor moto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+PROG = "agentcore-auth"
+
+
+def _say(text: str = "", *, err: bool = False) -> None:
+    from ._redact import redact
+
+    print(redact(text), file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _aws(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("AWS (default: boto3's configuration)")
+    group.add_argument("--region", help="AWS Region (default: AWS_REGION / the profile's)")
+    group.add_argument("--endpoint-url", help="AgentCore Identity endpoint (default: "
+                       "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE[_CONTROL] or AWS's)")
+    group.add_argument("--profile", help="AWS profile to use")
+
+
+def _session(args: argparse.Namespace) -> Any:
+    import boto3
+
+    return boto3.session.Session(profile_name=args.profile, region_name=args.region)
+
+
+# --- doctor -------------------------------------------------------------------------------
+
+_MARKS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "skip"}
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from ._doctor import diagnose
+
+    report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
+                      session=_session(args), workload_name=args.workload)
+    if args.json:
+        _say(json.dumps(report.to_dict(), indent=2, default=str))
+        return 0 if report.ok else 1
+    _say(f"agentcore-auth doctor: provider {args.provider!r} in {report.region}")
+    width = max(len(c.name) for c in report.checks)
+    for check in report.checks:
+        _say(f"  {_MARKS[check.status]}  {check.name:<{width}}  {check.detail}")
+    failures = report.failures
+    for check in failures:
+        _say(f"\nFIX {check.name}: {check.detail}")
+        for line in (check.fix or "(no automatic fix)").splitlines():
+            _say(f"    {line}")
+    warned = sum(c.status == "warn" for c in report.checks)
+    _say(f"\n{len(failures)} failed, {warned} warnings, "
+         f"{sum(c.status == 'pass' for c in report.checks)} passed")
+    return 0 if report.ok else 1
+
+
+# --- resolve ------------------------------------------------------------------------------
+
+def _resolve(args: argparse.Namespace) -> int:
+    from ._exceptions import AuthorizationRequiredError, ConfigurationError
+    from ._resolver import CredentialResolver
+    from .sources import AgentCoreIdentitySource
+
+    if not args.workload and not os.environ.get("AGENTCORE_AUTH_WORKLOAD_NAME"):
+        raise ConfigurationError(
+            "resolve needs a workload identity to get a workload access token: pass --workload "
+            "NAME (or set AGENTCORE_AUTH_WORKLOAD_NAME); create one with aws "
+            "bedrock-agentcore-control create-workload-identity --name NAME")
+    source = AgentCoreIdentitySource(region=args.region, endpoint_url=args.endpoint_url,
+                                     session=_session(args), workload_name=args.workload)
+    oauth2 = args.scopes is not None or args.auth_flow is not None
+    with CredentialResolver(source) as resolver:
+        began = time.perf_counter()
+        try:
+            if oauth2:
+                secret = resolver.get_oauth2_token(args.provider, scopes=args.scopes or [],
+                                                   auth_flow=args.auth_flow or "M2M",
+                                                   user_id=args.user_id)
+            else:
+                secret = resolver.get_api_key(args.provider, user_id=args.user_id)
+        except AuthorizationRequiredError as exc:
+            # The URL carries a session reference (it is registered for redaction): shown,
+            # unredacted and on stderr, only when asked for.
+            if args.show_auth_url:
+                print(f"consent needed: open {exc.authorization_url}", file=sys.stderr)
+            else:
+                _say("consent needed: rerun with --show-auth-url to print the authorization "
+                     "URL (sensitive: for that user's eyes only)", err=True)
+            raise
+        elapsed = time.perf_counter() - began
+    value = secret.reveal()
+    kind = f"OAuth2 token ({args.auth_flow or 'M2M'})" if oauth2 else "API key"
+    result = {"provider": args.provider, "kind": kind, "fingerprint": secret.fingerprint,
+              "length": len(value), "latency_ms": round(elapsed * 1000, 1),
+              "workload": source.workload_name, "region": source.region}
+    if args.json:
+        _say(json.dumps(result, indent=2))
+    else:
+        _say(f"{kind} of provider {args.provider!r} resolved through AgentCore Identity "
+             f"({source.region}, workload {source.workload_name!r})")
+        _say(f"  fingerprint {secret.fingerprint}, {len(value)} characters (value not shown)")
+        _say(f"  latency     {elapsed * 1000:.1f} ms (one uncached call, workload token included)")
+    return 0
+
+
+# --- providers ----------------------------------------------------------------------------
+
+def _control(args: argparse.Namespace) -> Any:
+    from ._providers import control_client
+
+    return control_client(region=args.region, endpoint_url=args.endpoint_url,
+                          session=_session(args))
+
+
+def _tags(pairs: list[str] | None) -> dict[str, str]:
+    from ._exceptions import ConfigurationError
+
+    tags: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"--tag {pair!r} must look like KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+def _show(info: Any, as_json: bool) -> None:
+    if as_json:
+        _say(json.dumps(info.to_dict(), indent=2))
+        return
+    for key, value in info.to_dict().items():
+        if value not in (None, {}, ""):
+            _say(f"  {key:<13} {json.dumps(value) if isinstance(value, dict) else value}")
+
+
+def _providers(args: argparse.Namespace) -> int:
+    from . import _providers as api
+    from ._arn import SecretRef, validate_provider_name
+
+    if args.action == "list":
+        found = api.list_providers(client=_control(args))
+        if args.json:
+            _say(json.dumps([p.to_dict() for p in found], indent=2))
+        for p in [] if args.json else found:
+            kind = "api key" if p.kind == "api_key" else f"oauth2 ({p.vendor})"
+            _say(f"  {p.name:<30} {kind:<28} {p.arn}")
+        if not found and not args.json:
+            _say("no credential providers in this Region")
+        return 0
+    if args.action == "show":
+        _show(api.describe_provider(args.name, client=_control(args)), args.json)
+        return 0
+    validate_provider_name(args.name)  # before any client: a typo fails fast
+    ref = SecretRef(args.secret_arn, args.json_key)
+    if args.action == "create-api-key":
+        info = api.create_api_key_provider(args.name, ref, client=_control(args),
+                                           tags=_tags(args.tag))
+    else:
+        info = api.create_oauth2_provider(
+            args.name, vendor=args.vendor, client_id=args.client_id, ref=ref,
+            discovery_url=args.discovery_url, issuer=args.issuer,
+            authorization_endpoint=args.authorization_endpoint,
+            token_endpoint=args.token_endpoint, client=_control(args), tags=_tags(args.tag))
+    _say(f"created {info.kind.replace('_', ' ')} credential provider {info.name!r} (EXTERNAL)")
+    _show(info, args.json)
+    _say(f"next: agentcore-auth doctor {info.name}   (checks the secret's policies and key)",
+         err=args.json)
+    return 0
+
+
+# --- emulator and demo --------------------------------------------------------------------
+
+def _emulator(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from .testing import LocalAgentCore
+
+    stop = threading.Event()
+    # Both signals just set the event, so a Ctrl-C at any moment stops cleanly (exit 0).
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LocalAgentCore(region=args.region or "us-east-1") as env:
+            _say(f"AgentCore Identity (both planes): {env.endpoint_url}")
+            _say(f"Secrets Manager / KMS / STS:      {env.aws_endpoint_url}")
+            _say(f"OAuth2 discovery:                 {env.oauth_discovery_url}")
+            _say(f"Started in {env.startup_seconds:.2f}s. Point boto3, the AWS CLI and "
+                 "agentcore-auth at it with:")
+            for name, value in env.env_vars().items():
+                _say(f"  export {name}={value}")
+            _say(f"or pass --endpoint-url {env.endpoint_url} (AgentCore) to agentcore-auth, or "
+                 f"aws --endpoint-url {env.aws_endpoint_url} secretsmanager ...")
+            _say("Ctrl-C (or SIGTERM) stops.")
+            stop.wait()
+            _say("stopping")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return run_demo(use_agent=not args.no_agent).exit_code
+
+
+# --- the parser and main ------------------------------------------------------------------
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Outbound credentials for AI agent tools with Amazon Bedrock "
+        "AgentCore Identity: preflight, resolve, create providers, run a local emulator.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (redacted)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks (redacted)")
+
+    p = sub.add_parser("demo", parents=[debug], help="run the local end-to-end demo (seconds)")
+    p.add_argument("--no-agent", action="store_true", help="call the tools without Strands")
+    p.set_defaults(handler=_demo)
+
+    p = sub.add_parser(
+        "doctor", parents=[debug], help="preflight a credential provider's secret",
+        description="Check that AgentCore Identity can read the provider's referenced secret "
+        "(Region, existence, JSON key, resource policy, KMS key policy, cross-account key, "
+        "OAuth2 return URL, rotation, tags); prints the fix for each failure. Exit 1 on failure.",
+        epilog="A secret in another account is read with your own credentials, so its resource "
+        "policy (and key policy) must allow you too, or run with --profile of the owning "
+        "account; on the local emulator the account is chosen for you. Secrets Manager and KMS "
+        "endpoints come from boto3 (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_KMS).")
+    p.add_argument("provider", help="credential provider name")
+    p.add_argument("--workload", help="workload identity (OAuth2 USER_FEDERATION return URL)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _aws(p)
+    p.set_defaults(handler=_doctor)
+
+    p = sub.add_parser("resolve", parents=[debug], help="resolve a credential once (fingerprint, "
+                       "length, latency; never the value)")
+    p.add_argument("provider", help="credential provider name")
+    p.add_argument("--scopes", nargs="*", help="OAuth2 scopes (makes it an OAuth2 resolve)")
+    p.add_argument("--auth-flow", choices=["M2M", "USER_FEDERATION",
+                                           "ON_BEHALF_OF_TOKEN_EXCHANGE"])
+    p.add_argument("--user-id", help="resolve on behalf of this user")
+    p.add_argument("--show-auth-url", action="store_true",
+                   help="USER_FEDERATION: print the consent URL if consent is needed")
+    p.add_argument("--workload", help="workload identity (default $AGENTCORE_AUTH_WORKLOAD_NAME)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _aws(p)
+    p.set_defaults(handler=_resolve)
+
+    p = sub.add_parser("providers", help="create, list and show credential providers")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    a = actions.add_parser("create-api-key", parents=[debug],
+                           help="create an API key provider referencing your secret")
+    a.add_argument("--name", required=True)
+    a.add_argument("--secret-arn", required=True, help="the secret's full ARN (same Region)")
+    a.add_argument("--json-key", required=True, help="key of the JSON SecretString")
+    a.add_argument("--tag", action="append", metavar="KEY=VALUE")
+    a.add_argument("--json", action="store_true")
+    _aws(a)
+    o = actions.add_parser("create-oauth2", parents=[debug],
+                           help="create an OAuth2 provider referencing your client secret")
+    o.add_argument("--name", required=True)
+    o.add_argument("--vendor", required=True, help="e.g. CustomOauth2, GoogleOauth2")
+    o.add_argument("--client-id", required=True)
+    o.add_argument("--secret-arn", required=True)
+    o.add_argument("--json-key", required=True)
+    o.add_argument("--discovery-url", help="CustomOauth2: .well-known document URL")
+    o.add_argument("--issuer", help="CustomOauth2 without discovery URL (with the two below)")
+    o.add_argument("--authorization-endpoint")
+    o.add_argument("--token-endpoint")
+    o.add_argument("--tag", action="append", metavar="KEY=VALUE")
+    o.add_argument("--json", action="store_true")
+    _aws(o)
+    ls = actions.add_parser("list", parents=[debug], help="list providers")
+    ls.add_argument("--json", action="store_true")
+    _aws(ls)
+    sh = actions.add_parser("show", parents=[debug], help="show one provider")
+    sh.add_argument("name")
+    sh.add_argument("--json", action="store_true")
+    _aws(sh)
+    p.set_defaults(handler=_providers)
+
+    p = sub.add_parser("emulator", parents=[debug], help="run the local emulator in the "
+                       "foreground and print how to point boto3 at it")
+    p.add_argument("--region", help="the emulated Region (default us-east-1)")
+    p.set_defaults(handler=_emulator)
+    return parser
+
+
+def _fail(exc: BaseException, debug: bool, code: int, hint: str = "", prefix: str = "") -> int:
+    import traceback
+
+    from ._scrub import scrub_exception
+
+    scrub_exception(exc)
+    if debug:
+        _say("".join(traceback.format_exception(exc)).rstrip(), err=True)
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    _say(f"{PROG}: error: {prefix}{message}{hint}", err=True)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    args = _parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    from ._exceptions import AgentCoreAuthError, ConfigurationError, CredentialError
+
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        _say(f"{PROG}: interrupted", err=True)
+        return 130
+    except ConfigurationError as exc:
+        return _fail(exc, debug, 2)
+    except (CredentialError, AgentCoreAuthError) as exc:
+        return _fail(exc, debug, 1)
+    except Exception as exc:
+        name = type(exc).__name__
+        config = name in ("NoRegionError", "NoCredentialsError", "PartialCredentialsError",
+                          "ProfileNotFound", "ParamValidationError")
+        hint = "" if debug else " (run with --debug for the traceback)"
+        return _fail(exc, debug, 2 if config else 1, hint, prefix=f"{name}: ")
