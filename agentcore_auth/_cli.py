@@ -190,33 +190,9 @@ def _providers(args: argparse.Namespace) -> int:
 # --- emulator and demo --------------------------------------------------------------------
 
 def _emulator(args: argparse.Namespace) -> int:
-    import signal
-    import threading
+    from .testing.__main__ import serve
 
-    from .testing import LocalAgentCore
-
-    stop = threading.Event()
-    # Both signals just set the event, so a Ctrl-C at any moment stops cleanly (exit 0).
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with LocalAgentCore(region=args.region or "us-east-1") as env:
-            _say(f"AgentCore Identity (both planes): {env.endpoint_url}")
-            _say(f"Secrets Manager / KMS / STS:      {env.aws_endpoint_url}")
-            _say(f"OAuth2 discovery:                 {env.oauth_discovery_url}")
-            _say(f"Started in {env.startup_seconds:.2f}s. Point boto3, the AWS CLI and "
-                 "agentcore-auth at it with:")
-            for name, value in env.env_vars().items():
-                _say(f"  export {name}={value}")
-            _say(f"or pass --endpoint-url {env.endpoint_url} (AgentCore) to agentcore-auth, or "
-                 f"aws --endpoint-url {env.aws_endpoint_url} secretsmanager ...")
-            _say("Ctrl-C (or SIGTERM) stops.")
-            stop.wait()
-            _say("stopping")
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0
+    return serve(args.region or "us-east-1", say=_say)
 
 
 def _demo(args: argparse.Namespace) -> int:

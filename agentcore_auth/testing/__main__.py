@@ -4,13 +4,44 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
+from collections.abc import Callable
 
 from ._env import LocalAgentCore
 
 
+def serve(region: str = "us-east-1", *, say: Callable[[str], object] = print) -> int:
+    """Run LocalAgentCore until SIGINT or SIGTERM, printing how to reach it; return 0.
+
+    Both signals only set an event, so a Ctrl-C at any moment (even during
+    start-up) stops cleanly. ``agentcore-auth emulator`` uses this too.
+    """
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LocalAgentCore(region=region) as env:
+            say(f"AgentCore Identity (both planes): {env.endpoint_url}")
+            say(f"Secrets Manager / KMS / STS:      {env.aws_endpoint_url}")
+            say(f"OAuth2 discovery:                 {env.oauth_discovery_url}")
+            say(f"Started in {env.startup_seconds:.2f}s. Point boto3, the AWS CLI and "
+                "agentcore-auth at it with:")
+            for name, value in env.env_vars().items():
+                say(f"  export {name}={value}")
+            say(f"or pass --endpoint-url {env.endpoint_url} (AgentCore) to agentcore-auth, or "
+                f"aws --endpoint-url {env.aws_endpoint_url} secretsmanager ...")
+            say("Ctrl-C (or SIGTERM) stops.")
+            stop.wait()
+            say("stopping")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Start LocalAgentCore, print how to reach it, wait for Ctrl-C."""
+    """Parse the command line, then :func:`serve`."""
     parser = argparse.ArgumentParser(
         prog="python -m agentcore_auth.testing",
         description="Local AgentCore Identity, Secrets Manager, KMS, STS and OAuth2 emulator.")
@@ -19,20 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(name)s %(message)s")
-    with LocalAgentCore(region=args.region) as env:
-        print(f"AgentCore Identity (both planes): {env.endpoint_url}")
-        print(f"Secrets Manager / KMS / STS:      {env.aws_endpoint_url}")
-        print(f"OAuth2 discovery:                 {env.oauth_discovery_url}")
-        print(f"Started in {env.startup_seconds:.2f}s. Environment for boto3 / the AWS CLI:")
-        for name, value in env.env_vars().items():
-            print(f"  export {name}={value}")
-        print(f"or: aws --endpoint-url {env.endpoint_url} bedrock-agentcore-control ...")
-        print("Ctrl-C stops.", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("stopping")
-    return 0
+    return serve(args.region, say=lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":
