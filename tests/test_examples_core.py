@@ -20,7 +20,7 @@ def run_example(name: str) -> str:
         env=env, cwd=ROOT, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    assert not re.search(r"sk-[0-9a-f]{8,}", output), "a secret value was printed"
+    assert not re.search(r"(sk|cs)-[0-9a-f]{8,}|eyJ[\w-]{10,}\.", output), "a secret was printed"
     return result.stdout
 
 
@@ -35,6 +35,13 @@ def run_example(name: str) -> str:
         "sync after rotation: HTTP 200 (before it: [401])",
         "async after rotation: 50/50 requests got HTTP 200",
         "GetResourceApiKey calls in all: 3",
+    ]),
+    ("user_federation_consent.py", [
+        "consent needed for alice",
+        "for sub=alice",
+        "for sub=bob",
+        "consents: 2; cache: 1 hit(s)",
+        "CompleteResourceTokenAuth calls: 2",
     ]),
 ])
 def test_example(name: str, expected: list[str]) -> None:
