@@ -198,8 +198,18 @@ class CredentialResolver:
         user_token: str | None = None,
     ) -> Secret:
         """Async twin of :meth:`get_api_key`; never blocks the event loop."""
+        request = _api_key_request(provider_name)
+        if workload_access_token is None and user_id is None and user_token is None:
+            # The hot path, as in get_api_key: a hit needs no second coroutine.
+            secret, future, flight = self._cache.lookup(request.cache_key)
+            if secret is not None:
+                return secret
+            if flight is not None:
+                self._submit(flight, request, current_identity())
+            assert future is not None
+            return await await_future(future)
         identity = self._identity(workload_access_token, user_id, user_token)
-        return await self.aresolve(_api_key_request(provider_name), identity=identity)
+        return await self.aresolve(request, identity=identity)
 
     def get_oauth2_token(
         self,
@@ -343,17 +353,20 @@ class CredentialResolver:
         if secret is not None:
             return secret
         if flight is not None:
-            context = contextvars.copy_context()
-            try:
-                self._pool.get().submit(context.run, self._fetch, flight, request, identity)
-            except RuntimeError as exc:  # the pool was shut down
-                self._cache.fail(
-                    flight,
-                    ConfigurationError("the resolver was closed; create a new CredentialResolver"),
-                )
-                raise ConfigurationError("the resolver was closed") from exc
+            self._submit(flight, request, identity)
         assert future is not None
         return await await_future(future)
+
+    def _submit(self, flight: Flight, request: CredentialRequest,
+                identity: Identity | None) -> None:
+        """Run a leader's fetch in the worker pool, with the caller's contextvars."""
+        context = contextvars.copy_context()
+        try:
+            self._pool.get().submit(context.run, self._fetch, flight, request, identity)
+        except RuntimeError as exc:  # the pool was shut down
+            error = ConfigurationError("the resolver was closed; create a new CredentialResolver")
+            self._cache.fail(flight, error)
+            raise error from exc
 
     def invalidate(self, target: str | Secret, *, if_value: Secret | str | None = None) -> int:
         """Drop cached credentials; returns how many were dropped.
