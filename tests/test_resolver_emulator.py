@@ -226,6 +226,22 @@ def test_user_federation_waits_for_consent_and_isolates_users(env: LocalAgentCor
     assert again is tokens["alice"]
 
 
+def test_on_behalf_of_token_exchange_per_user(env: LocalAgentCore) -> None:
+    """With a user JWT in the identity context, each user gets a token exchanged for them."""
+    oauth = oauth_provider(env)
+    resolver = CredentialResolver(identity_source(env))
+    tokens = {}
+    for user in ("grace", "heidi"):
+        with identity_context(user_token=env.issue_user_token(user)):
+            tokens[user] = resolver.get_oauth2_token(
+                oauth, scopes=["api"], auth_flow="ON_BEHALF_OF_TOKEN_EXCHANGE",
+                audiences=["https://api.example.com"])
+    for user, token in tokens.items():
+        claims = env.validate_oauth_token(token.reveal(), audience="https://api.example.com")
+        assert claims["sub"] == user
+    assert resolver.stats.upstream_calls == 2
+
+
 def test_user_federation_without_user_is_configuration_error(env: LocalAgentCore) -> None:
     """A user-bound flow with no identity says how to provide one."""
     resolver = CredentialResolver(identity_source(env))
