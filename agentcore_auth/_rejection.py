@@ -181,7 +181,8 @@ class CredentialBinding:
 
     def get(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:
         """Resolve the credential (sync); ``refetch`` after a refusal."""
-        if self.request.kind == "api_key":
+        if self.request.kind == "api_key" or self.request.auth_flow == "M2M":
+            # No consent and no callback URL can be involved: the prebuilt request is it.
             return resolver.resolve(self.request)
         call, notify = self._token_call(refetch)
         try:
@@ -201,7 +202,7 @@ class CredentialBinding:
 
     async def aget(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:
         """Async twin of :meth:`get`."""
-        if self.request.kind == "api_key":
+        if self.request.kind == "api_key" or self.request.auth_flow == "M2M":
             return await resolver.aresolve(self.request)
         call, notify = self._token_call(refetch)
         try:
