@@ -78,7 +78,7 @@ def parse_arn(arn: str, *, what: str = "ARN") -> Arn:
         )
     if not service:
         raise ConfigurationError(f"{what} {arn!r} names no service")
-    if region and not _REGION.match(region):
+    if region and not _REGION.fullmatch(region):
         raise ConfigurationError(
             f"{what} {arn!r} has a malformed Region {region!r} (e.g. us-east-1)"
         )
@@ -87,7 +87,7 @@ def parse_arn(arn: str, *, what: str = "ARN") -> Arn:
             f"{what} {arn!r}: Region {region!r} belongs to partition "
             f"{partition_of_region(region)!r}, not {partition!r}"
         )
-    if account and not _ACCOUNT.match(account):
+    if account and not _ACCOUNT.fullmatch(account):
         raise ConfigurationError(
             f"{what} {arn!r} has a malformed account ID {account!r} (12 digits expected)"
         )
@@ -98,7 +98,7 @@ def parse_arn(arn: str, *, what: str = "ARN") -> Arn:
 
 def validate_provider_name(name: object) -> str:
     """Check a credential provider name against AgentCore's pattern; return it."""
-    if not isinstance(name, str) or not _PROVIDER_NAME.match(name):
+    if not isinstance(name, str) or not _PROVIDER_NAME.fullmatch(name):
         shown = (
             repr(name) if isinstance(name, str) and len(name) <= 160 else f"<{type(name).__name__}>"
         )
@@ -141,7 +141,7 @@ class SecretRef:
         if len(self.secret_id) > 2048:
             raise ConfigurationError("secret ARN is longer than 2048 characters")
         name = arn.resource[len("secret:") :]
-        if not _SECRET_NAME.match(name):
+        if not _SECRET_NAME.fullmatch(name):
             raise ConfigurationError(
                 f"secret ARN {self.secret_id!r} has an invalid secret name {name!r}: use 1 to 512 "
                 "of letters, digits and /_+=.@-"

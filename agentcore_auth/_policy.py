@@ -47,15 +47,39 @@ class PolicyDecision:
 
 
 @lru_cache(maxsize=512)
-def _wildcard(pattern: str, ignore_case: bool) -> re.Pattern[str]:
-    body = "".join(
-        ".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern
+def _wildcard(pattern: str, ignore_case: bool) -> tuple[tuple[re.Pattern[str], int], ...]:
+    """The ``*``-free segments of ``pattern``, each compiled (``?`` is one character).
+
+    One regex with a ``.*`` per ``*`` backtracks exponentially on patterns such as
+    ``*a*a*a*a*a*a*a*a*a*a*z`` (a policy could hang the doctor), so segments are
+    matched one after another instead, which is linear per segment.
+    """
+    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
+    return tuple(
+        (re.compile("".join("." if ch == "?" else re.escape(ch) for ch in part), flags), len(part))
+        for part in pattern.split("*")
     )
-    return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
+
+
+def _match(pattern: str, value: str, ignore_case: bool) -> bool:
+    """IAM wildcard match: ``*`` any run of characters, ``?`` any one character."""
+    parts = _wildcard(pattern, ignore_case)
+    if len(parts) == 1:
+        return parts[0][0].fullmatch(value) is not None
+    (first, pos), *middle, (last, last_len) = parts
+    if first.match(value) is None:
+        return False
+    for part, _ in middle:  # the leftmost match of each segment leaves the most room
+        found = part.search(value, pos)
+        if found is None:
+            return False
+        pos = found.end()
+    start = len(value) - last_len  # each segment character matches exactly one character
+    return start >= pos and last.fullmatch(value, start) is not None
 
 
 def _matches(patterns: Iterable[str], value: str, *, ignore_case: bool) -> bool:
-    return any(_wildcard(p, ignore_case).match(value) for p in patterns)
+    return any(_match(p, value, ignore_case) for p in patterns)
 
 
 def _strings(value: object, what: str) -> tuple[str, ...]:
