@@ -212,7 +212,9 @@ class CredentialCache:
         """Report a failed fetch: serve a stale value if allowed, else the error, to every waiter.
 
         Failures are never cached as values. After a stale serve the entry counts
-        as fresh for ``retry_after`` seconds so an outage is not hammered.
+        as fresh for ``retry_after`` seconds so an outage is not hammered. A flight
+        detached by :meth:`invalidate` or :meth:`clear` while under way does not
+        fall back to its stale value: that value was just declared bad (a 401).
         """
         now = self._timer()
         stale = flight.stale
@@ -231,6 +233,8 @@ class CredentialCache:
                 if serve_stale:
                     assert stale is not None
                     stale.fresh_until = min(now + self.retry_after, stale.stale_until)
+            else:
+                serve_stale = False
             if serve_stale:
                 counts["stale_serves"] += 1
         if serve_stale:

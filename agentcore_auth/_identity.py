@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -38,16 +39,16 @@ class Identity:
         All fields count, so a token issued for one identity is never served to
         another; a new token for the same user costs one miss, never a leak.
         """
-        parts = []
-        if self.user_id is not None:
-            parts.append("uid:" + self.user_id)
-        if self.user_token is not None:
-            parts.append("jwt:" + self.user_token.reveal())
-        if self.workload_access_token is not None:
-            parts.append("wat:" + self.workload_access_token.reveal())
-        if not parts:
+        fields = (
+            self.user_id,
+            self.user_token.reveal() if self.user_token is not None else None,
+            self.workload_access_token.reveal() if self.workload_access_token is not None else None,
+        )
+        if fields == (None, None, None):
             return None
-        raw = "\x00".join(parts)
+        # JSON keeps the fields apart: with a separator, user_id="a\x00jwt:b" would
+        # collide with user_id="a", user_token="b".
+        raw = json.dumps(fields)
         return hashlib.blake2b(raw.encode(), key=_HASH_KEY, digest_size=16).hexdigest()
 
     def __bool__(self) -> bool:

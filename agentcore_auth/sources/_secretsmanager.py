@@ -36,7 +36,7 @@ def extract_json_key(secret_string: str | None, ref: SecretRef, *, provider_name
         )
     try:
         document = json.loads(secret_string)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested arrays exhaust the decoder's stack
         raise ConfigurationError(
             f"{where} SecretString is not JSON: store a JSON object such as "
             f'{{"{ref.json_key}": "<value>"}}'
