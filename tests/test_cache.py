@@ -9,20 +9,13 @@ import pytest
 from agentcore_auth import Credential, Secret, SourceUnavailableError
 from agentcore_auth._cache import CredentialCache
 from agentcore_auth._exceptions import AccessDeniedError
+from agentcore_auth.testing import ManualClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make(clock: Clock, wall: Clock | None = None, **kw: float) -> CredentialCache:
+def make(clock: ManualClock, wall: ManualClock | None = None, **kw: float) -> CredentialCache:
     params = dict(ttl=60.0, max_entries=100, stale_if_error=30.0, expiry_skew=10.0)
     params.update(kw)
-    return CredentialCache(timer=clock, wall_clock=wall or Clock(), **params)  # type: ignore[arg-type]
+    return CredentialCache(timer=clock, wall_clock=wall or ManualClock(), **params)  # type: ignore[arg-type]
 
 
 def fill(cache: CredentialCache, key: str, value: str, expires_at: float | None = None) -> Secret:
@@ -35,7 +28,7 @@ def fill(cache: CredentialCache, key: str, value: str, expires_at: float | None 
 
 def test_miss_then_hit_within_ttl() -> None:
     """A stored value is served until its TTL passes, then a new fetch is led."""
-    clock = Clock()
+    clock = ManualClock()
     cache = make(clock)
     stored = fill(cache, "k", "v1")
     clock.now += 59.9
@@ -48,7 +41,7 @@ def test_miss_then_hit_within_ttl() -> None:
 
 def test_token_expiry_shortens_ttl() -> None:
     """A token expiring in 40s is kept 40 - skew = 30s, not the 60s TTL."""
-    clock, wall = Clock(), Clock()
+    clock, wall = ManualClock(), ManualClock()
     cache = make(clock, wall)
     fill(cache, "k", "tok", expires_at=wall.now + 40)
     clock.now += 29.9
@@ -59,7 +52,7 @@ def test_token_expiry_shortens_ttl() -> None:
 
 def test_already_expired_token_is_returned_but_not_cached() -> None:
     """A token within the skew of expiry reaches the caller but the next lookup fetches."""
-    clock, wall = Clock(), Clock()
+    clock, wall = ManualClock(), ManualClock()
     cache = make(clock, wall)
     secret = fill(cache, "k", "tok", expires_at=wall.now + 5)
     assert secret.reveal() == "tok"
@@ -69,7 +62,7 @@ def test_already_expired_token_is_returned_but_not_cached() -> None:
 
 def test_concurrent_lookups_share_one_flight() -> None:
     """While a fetch is under way, other lookups join it instead of leading."""
-    cache = make(Clock())
+    cache = make(ManualClock())
     _, future1, leader = cache.lookup("k")
     _, future2, follower = cache.lookup("k")
     assert leader is not None and follower is None and future1 is future2
@@ -78,7 +71,7 @@ def test_concurrent_lookups_share_one_flight() -> None:
 
 def test_failure_reaches_every_waiter_and_is_not_cached() -> None:
     """An error goes to all waiters; the next lookup leads a new fetch."""
-    cache = make(Clock())
+    cache = make(ManualClock())
     _, future, flight = cache.lookup("k")
     assert flight is not None and future is not None
     error = AccessDeniedError("denied")
@@ -91,7 +84,7 @@ def test_failure_reaches_every_waiter_and_is_not_cached() -> None:
 
 def test_stale_if_error_within_grace() -> None:
     """When the source is unavailable, a value expired less than the grace ago is served."""
-    clock = Clock()
+    clock = ManualClock()
     cache = make(clock)
     stored = fill(cache, "k", "v1")
     clock.now += 60 + 29
@@ -106,7 +99,7 @@ def test_stale_if_error_within_grace() -> None:
 
 def test_stale_if_error_past_grace_raises() -> None:
     """Past the grace window the unavailability error reaches the caller."""
-    clock = Clock()
+    clock = ManualClock()
     cache = make(clock)
     fill(cache, "k", "v1")
     clock.now += 60 + 31
@@ -120,7 +113,7 @@ def test_stale_if_error_past_grace_raises() -> None:
 
 def test_stale_is_not_served_for_access_denied() -> None:
     """Only unavailability is bridged: a denial is a real answer and propagates."""
-    clock = Clock()
+    clock = ManualClock()
     cache = make(clock)
     fill(cache, "k", "v1")
     clock.now += 61
@@ -133,7 +126,7 @@ def test_stale_is_not_served_for_access_denied() -> None:
 
 def test_compare_and_invalidate_drops_only_the_rejected_value() -> None:
     """invalidate(if_value=old) is a no-op once the entry holds a newer value."""
-    cache = make(Clock())
+    cache = make(ManualClock())
     old = fill(cache, "k", "v1")
     assert cache.invalidate("k", if_value=old) is True
     new = fill(cache, "k", "v2")
@@ -144,7 +137,7 @@ def test_compare_and_invalidate_drops_only_the_rejected_value() -> None:
 
 def test_hundred_invalidations_of_one_stale_value_drop_once() -> None:
     """100 callers rejecting the same value cause exactly one invalidation."""
-    cache = make(Clock())
+    cache = make(ManualClock())
     old = fill(cache, "k", "v1")
     barrier = threading.Barrier(100)
     results: list[bool] = []
@@ -163,7 +156,7 @@ def test_hundred_invalidations_of_one_stale_value_drop_once() -> None:
 
 def test_invalidate_detaches_fetch_under_way() -> None:
     """A fetch that started before an invalidation does not serve callers that came after."""
-    clock = Clock()
+    clock = ManualClock()
     cache = make(clock)
     old = fill(cache, "k", "v1")
     clock.now += 61
@@ -181,7 +174,7 @@ def test_invalidate_detaches_fetch_under_way() -> None:
 
 def test_bounded_by_max_entries() -> None:
     """The cache never holds more than max_entries credentials."""
-    cache = make(Clock(), max_entries=10)
+    cache = make(ManualClock(), max_entries=10)
     for i in range(50):
         fill(cache, f"k{i}", f"value-{i}")
     assert len(cache) == 10
@@ -189,14 +182,14 @@ def test_bounded_by_max_entries() -> None:
 
 def test_force_skips_a_fresh_entry() -> None:
     """force=True leads a fetch even when the entry is fresh."""
-    cache = make(Clock())
+    cache = make(ManualClock())
     fill(cache, "k", "v1")
     assert cache.lookup("k", force=True)[2] is not None
 
 
 def test_repr_shows_no_values() -> None:
     """Neither the cache nor its entries show a secret."""
-    cache = make(Clock())
+    cache = make(ManualClock())
     fill(cache, "k", "supersecretvalue")
     assert "supersecretvalue" not in repr(cache)
     assert "supersecretvalue" not in repr(cache._store["k"])

@@ -41,17 +41,7 @@ from agentcore_auth import (
     requires_api_key,
 )
 from agentcore_auth.httpx import AgentCoreAuth
-from agentcore_auth.testing import LocalAgentCore
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from agentcore_auth.testing import LocalAgentCore, ManualClock
 
 
 @pytest.fixture
@@ -59,31 +49,6 @@ def env(local_agentcore: LocalAgentCore) -> Any:
     local_agentcore.clear_faults()
     yield local_agentcore
     local_agentcore.clear_faults()
-
-
-def api_key_provider(env: LocalAgentCore, value: str, **secret_kw: Any) -> tuple[str, str]:
-    """(provider name, secret ARN) of an EXTERNAL API-key provider holding ``value``."""
-    arn = env.create_secret(env.unique_name("key"), {"api_key": value}, **secret_kw)
-    name = env.unique_name("apikey")
-    env.client("bedrock-agentcore-control").create_api_key_credential_provider(
-        name=name, apiKeySecretSource="EXTERNAL",
-        apiKeySecretConfig={"secretId": arn, "jsonKey": "api_key"})
-    return name, arn
-
-
-def oauth_provider(env: LocalAgentCore) -> str:
-    """A CustomOauth2 provider on the local IdP with an EXTERNAL client secret."""
-    client_id, client_secret = env.unique_name("client"), env.unique_name("clientsecret")
-    env.register_oauth_client(client_id, client_secret)
-    arn = env.create_secret(env.unique_name("cs"), {"client_secret": client_secret})
-    name = env.unique_name("oauth")
-    env.client("bedrock-agentcore-control").create_oauth2_credential_provider(
-        name=name, credentialProviderVendor="CustomOauth2",
-        oauth2ProviderConfigInput={"customOauth2ProviderConfig": {
-            "oauthDiscovery": {"discoveryUrl": env.oauth_discovery_url},
-            "clientId": client_id, "clientSecretSource": "EXTERNAL",
-            "clientSecretConfig": {"secretId": arn, "jsonKey": "client_secret"}}})
-    return name
 
 
 def identity_source(env: LocalAgentCore, **kw: Any) -> AgentCoreIdentitySource:
@@ -103,8 +68,8 @@ def closed_port() -> int:
 
 def test_identity_throttled_retries_then_stale_then_clear_error(env: LocalAgentCore) -> None:
     """Throttled: botocore retries, then the stale value within the grace, then a clear error."""
-    name, _ = api_key_provider(env, "throttle-value-123456")
-    clock = Clock()
+    name, _ = env.create_api_key_provider("throttle-value-123456")
+    clock = ManualClock()
     resolver = CredentialResolver(identity_source(env, max_attempts=2), ttl=10,
                                   stale_if_error=20, timer=clock)
     good = resolver.get_api_key(name)
@@ -149,7 +114,7 @@ def test_secrets_manager_deleted_secret_is_not_served_stale(
         env: LocalAgentCore, window: int | None, fix: str) -> None:
     """A deleted (or scheduled) secret is CredentialNotFoundError even with a stale value cached."""
     arn = env.create_secret(env.unique_name("del"), {"k": "deleted-value-123456"})
-    clock = Clock()
+    clock = ManualClock()
     resolver = CredentialResolver(SecretsManagerSource(
         {"p": SecretRef(arn, "k")}, endpoint_url=env.aws_endpoint_url, region=env.region,
         max_attempts=1), ttl=10, stale_if_error=300, timer=clock)
@@ -171,7 +136,7 @@ def test_secrets_manager_deleted_secret_is_not_served_stale(
 def test_kms_key_disabled_is_a_clear_error(env: LocalAgentCore) -> None:
     """A disabled customer managed key: ConfigurationError naming the key and how to enable it."""
     key = env.create_kms_key()
-    name, arn = api_key_provider(env, "kms-value-123456", kms_key_id=key)
+    name, arn = env.create_api_key_provider("kms-value-123456", kms_key_id=key)
     resolver = CredentialResolver(identity_source(env, max_attempts=1))
     assert resolver.get_api_key(name).reveal() == "kms-value-123456"
     env.client("kms").disable_key(KeyId=key.rsplit("/", 1)[-1])
@@ -189,7 +154,7 @@ def test_kms_key_disabled_is_a_clear_error(env: LocalAgentCore) -> None:
 
 def test_oauth_token_endpoint_down(env: LocalAgentCore) -> None:
     """The IdP answering 500: the service's InternalServerException, retried, then unavailable."""
-    oauth = oauth_provider(env)
+    oauth = env.create_oauth2_provider()[0]
     resolver = CredentialResolver(identity_source(env, max_attempts=2))
     env.inject_fault("OAuth2Token", "InternalServerException", rate=1.0)
     before = env.call_count("OAuth2Token")
@@ -202,7 +167,7 @@ def test_oauth_token_endpoint_down(env: LocalAgentCore) -> None:
 
 def test_oauth_token_endpoint_slow_times_out(env: LocalAgentCore) -> None:
     """A token endpoint slower than read_timeout: SourceUnavailableError (read timeout), no hang."""
-    oauth = oauth_provider(env)
+    oauth = env.create_oauth2_provider()[0]
     resolver = CredentialResolver(identity_source(env, max_attempts=1, read_timeout=0.3))
     env.inject_fault("OAuth2Token", None, latency=2.0, count=1)
     with pytest.raises(SourceUnavailableError, match="ReadTimeoutError"):
@@ -216,7 +181,7 @@ def test_oauth_token_endpoint_slow_times_out(env: LocalAgentCore) -> None:
 @pytest.fixture
 def refused(env: LocalAgentCore) -> dict[str, Any]:
     """A provider, and a protected API that never accepts its value (it checks another secret)."""
-    name, arn = api_key_provider(env, "refused-value-123456")
+    name, arn = env.create_api_key_provider("refused-value-123456")
     other = env.create_secret(env.unique_name("other"), {"api_key": "other-value-123456"})
     return {"name": name, "arn": arn, "url": env.protected_api(other, "api_key"),
             "resolver": CredentialResolver(identity_source(env))}
@@ -279,9 +244,9 @@ async def test_401_forever_async_and_httpx(env: LocalAgentCore, refused: dict[st
 
 def test_401_after_rotation_with_failing_refetch(env: LocalAgentCore) -> None:
     """Rotation, then an outage on the refetch: SourceUnavailableError, never the refused value."""
-    name, arn = api_key_provider(env, "hard-case-value-1")
+    name, arn = env.create_api_key_provider("hard-case-value-1")
     url = env.protected_api(arn, "api_key")
-    clock = Clock()
+    clock = ManualClock()
     resolver = CredentialResolver(identity_source(env, max_attempts=2), ttl=10,
                                   stale_if_error=300, timer=clock)
     sent: list[str] = []
@@ -329,7 +294,7 @@ class GatedSource:
 def test_invalidated_value_not_served_stale_by_a_fetch_under_way() -> None:
     """A fetch under way when its stale value was invalidated (a 401) fails, never serves it."""
     source = GatedSource()
-    clock = Clock()
+    clock = ManualClock()
     resolver = CredentialResolver(source, ttl=10, stale_if_error=300, timer=clock,
                                   redact_logs=False)
     first = resolver.get_api_key("weather")
@@ -359,7 +324,7 @@ def test_invalidated_value_not_served_stale_by_a_fetch_under_way() -> None:
 def test_cancelled_loop_leaves_no_worker_and_no_poisoned_entry(env: LocalAgentCore,
                                                                how: str) -> None:
     """Cancel (or time out) and close the loop mid-fetch: it completes, caches, workers exit."""
-    name, _ = api_key_provider(env, "cancel-value-123456")
+    name, _ = env.create_api_key_provider("cancel-value-123456")
     resolver = CredentialResolver(identity_source(env, max_attempts=1))
     env.inject_fault("GetResourceApiKey", None, latency=0.5, count=1)
     before = env.call_count("GetResourceApiKey")

@@ -40,6 +40,7 @@ from agentcore_auth import (
     identity_context,
 )
 from agentcore_auth._identity import make_identity
+from agentcore_auth.testing import ManualClock
 
 MAX_ENTRIES = 6
 TTL = 10.0
@@ -48,14 +49,6 @@ PROVIDERS = ["weather", "github", "slack"]
 SCOPES = [("read",), ("read", "write"), ("admin",)]
 FLOWS = ["API_KEY", "M2M", "USER_FEDERATION", "ON_BEHALF_OF_TOKEN_EXCHANGE"]
 USER_FLOWS = {"USER_FEDERATION", "ON_BEHALF_OF_TOKEN_EXCHANGE"}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class LabellingSource:
@@ -151,7 +144,7 @@ class IsolationMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = Clock()
+        self.clock = ManualClock()
         self.source = LabellingSource()
         self.resolver = CredentialResolver(self.source, ttl=TTL, stale_if_error=30.0,
                                            max_entries=MAX_ENTRIES, max_workers=4,

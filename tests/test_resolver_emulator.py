@@ -22,58 +22,15 @@ from agentcore_auth import (
     identity_context,
 )
 from agentcore_auth._jwt import jwt_expiry
-from agentcore_auth.testing import LocalAgentCore
+from agentcore_auth.testing import LocalAgentCore, ManualClock
 
 RETURN_URL = "https://app.example.com/oauth/return"
-
-
-class Clock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def env(local_agentcore: LocalAgentCore) -> LocalAgentCore:
     local_agentcore.clear_faults()
     return local_agentcore
-
-
-def api_key_provider(env: LocalAgentCore, value: str, **secret_kw: Any) -> tuple[str, str]:
-    """(provider name, secret ARN) of an EXTERNAL API-key provider holding ``value``."""
-    arn = env.create_secret(env.unique_name("key"), {"api_key": value}, **secret_kw)
-    name = env.unique_name("apikey")
-    env.client("bedrock-agentcore-control").create_api_key_credential_provider(
-        name=name,
-        apiKeySecretSource="EXTERNAL",
-        apiKeySecretConfig={"secretId": arn, "jsonKey": "api_key"},
-    )
-    return name, arn
-
-
-def oauth_provider(env: LocalAgentCore) -> str:
-    """A CustomOauth2 provider on the local IdP with an EXTERNAL client secret."""
-    client_id, client_secret = env.unique_name("client"), env.unique_name("clientsecret")
-    env.register_oauth_client(client_id, client_secret)
-    arn = env.create_secret(env.unique_name("cs"), {"client_secret": client_secret})
-    name = env.unique_name("oauth")
-    env.client("bedrock-agentcore-control").create_oauth2_credential_provider(
-        name=name,
-        credentialProviderVendor="CustomOauth2",
-        oauth2ProviderConfigInput={
-            "customOauth2ProviderConfig": {
-                "oauthDiscovery": {"discoveryUrl": env.oauth_discovery_url},
-                "clientId": client_id,
-                "clientSecretSource": "EXTERNAL",
-                "clientSecretConfig": {"secretId": arn, "jsonKey": "client_secret"},
-            }
-        },
-    )
-    return name
 
 
 def identity_source(env: LocalAgentCore, **kw: Any) -> AgentCoreIdentitySource:
@@ -85,7 +42,7 @@ def identity_source(env: LocalAgentCore, **kw: Any) -> AgentCoreIdentitySource:
 
 def test_api_key_cached_then_rotation_after_invalidate(env: LocalAgentCore) -> None:
     """A second call is a hit; after rotation, invalidating the old value fetches the new one."""
-    name, arn = api_key_provider(env, "first-value-123456")
+    name, arn = env.create_api_key_provider("first-value-123456")
     resolver = CredentialResolver(identity_source(env))
     before = env.call_count("GetResourceApiKey")
     first = resolver.get_api_key(name)
@@ -103,8 +60,8 @@ def test_api_key_cached_then_rotation_after_invalidate(env: LocalAgentCore) -> N
 
 async def test_async_api_key_and_m2m(env: LocalAgentCore) -> None:
     """The async twins resolve the same credentials without blocking the loop."""
-    name, _ = api_key_provider(env, "async-value-123456")
-    oauth = oauth_provider(env)
+    name, _ = env.create_api_key_provider("async-value-123456")
+    oauth = env.create_oauth2_provider()[0]
     resolver = CredentialResolver(identity_source(env))
     key, token = await asyncio.gather(
         resolver.aget_api_key(name), resolver.aget_oauth2_token(oauth, scopes=["read"])
@@ -115,8 +72,8 @@ async def test_async_api_key_and_m2m(env: LocalAgentCore) -> None:
 
 def test_m2m_token_kept_until_its_expiry_minus_skew(env: LocalAgentCore) -> None:
     """A JWT is cached until exp - skew even when the TTL is longer, then fetched again."""
-    oauth = oauth_provider(env)
-    clock = Clock()
+    oauth = env.create_oauth2_provider()[0]
+    clock = ManualClock()
     resolver = CredentialResolver(identity_source(env), ttl=100_000, expiry_skew=30, timer=clock)
     token = resolver.get_oauth2_token(oauth, scopes=["read"], auth_flow="M2M")
     exp = jwt_expiry(token.reveal())
@@ -133,7 +90,7 @@ def test_m2m_token_kept_until_its_expiry_minus_skew(env: LocalAgentCore) -> None
 
 def test_scopes_are_part_of_the_key(env: LocalAgentCore) -> None:
     """Different scopes are different credentials; scope order is not."""
-    oauth = oauth_provider(env)
+    oauth = env.create_oauth2_provider()[0]
     resolver = CredentialResolver(identity_source(env))
     a = resolver.get_oauth2_token(oauth, scopes=["read", "write"])
     assert resolver.get_oauth2_token(oauth, scopes=["write", "read"]) is a
@@ -142,7 +99,7 @@ def test_scopes_are_part_of_the_key(env: LocalAgentCore) -> None:
 
 def test_thousand_threads_one_call_counted_by_emulator(env: LocalAgentCore) -> None:
     """1000 concurrent threads on a cold key: the emulator sees exactly one GetResourceApiKey."""
-    name, _ = api_key_provider(env, "stampede-value-123456")
+    name, _ = env.create_api_key_provider("stampede-value-123456")
     source = identity_source(env)
     resolver = CredentialResolver(source)
     env.workload_token(source.workload_name)  # warm nothing in the resolver itself
@@ -165,7 +122,7 @@ def test_thousand_threads_one_call_counted_by_emulator(env: LocalAgentCore) -> N
 
 async def test_thousand_tasks_one_call_counted_by_emulator(env: LocalAgentCore) -> None:
     """1000 concurrent tasks on a cold key: exactly one GetResourceApiKey."""
-    name, _ = api_key_provider(env, "stampede-async-123456")
+    name, _ = env.create_api_key_provider("stampede-async-123456")
     resolver = CredentialResolver(identity_source(env))
     before = env.call_count("GetResourceApiKey")
     results = await asyncio.gather(*(resolver.aget_api_key(name) for _ in range(1000)))
@@ -175,7 +132,7 @@ async def test_thousand_tasks_one_call_counted_by_emulator(env: LocalAgentCore) 
 
 def test_user_federation_raises_with_url_when_not_waiting(env: LocalAgentCore) -> None:
     """Without on_auth_url, consent needed is an AuthorizationRequiredError with URL and session."""
-    oauth = oauth_provider(env)
+    oauth = env.create_oauth2_provider()[0]
     resolver = CredentialResolver(identity_source(env))
     with identity_context(user_id="alice"), pytest.raises(AuthorizationRequiredError) as info:
         resolver.get_oauth2_token(
@@ -188,7 +145,7 @@ def test_user_federation_raises_with_url_when_not_waiting(env: LocalAgentCore) -
 
 def test_user_federation_waits_for_consent_and_isolates_users(env: LocalAgentCore) -> None:
     """on_auth_url is called, consent completes in the 'browser', polling gets alice's token."""
-    oauth = oauth_provider(env)
+    oauth = env.create_oauth2_provider()[0]
     resolver = CredentialResolver(identity_source(env), consent_poll_interval=0.05)
     consents: list[threading.Thread] = []
 
@@ -228,7 +185,7 @@ def test_user_federation_waits_for_consent_and_isolates_users(env: LocalAgentCor
 
 def test_on_behalf_of_token_exchange_per_user(env: LocalAgentCore) -> None:
     """With a user JWT in the identity context, each user gets a token exchanged for them."""
-    oauth = oauth_provider(env)
+    oauth = env.create_oauth2_provider()[0]
     resolver = CredentialResolver(identity_source(env))
     tokens = {}
     for user in ("grace", "heidi"):
@@ -251,8 +208,8 @@ def test_user_federation_without_user_is_configuration_error(env: LocalAgentCore
 
 def test_stale_if_error_within_and_past_grace(env: LocalAgentCore) -> None:
     """Throttled after botocore's retries: stale value within the grace, clear error past it."""
-    name, _ = api_key_provider(env, "stale-value-123456")
-    clock = Clock()
+    name, _ = env.create_api_key_provider("stale-value-123456")
+    clock = ManualClock()
     resolver = CredentialResolver(
         identity_source(env, max_attempts=2), ttl=10, stale_if_error=20, timer=clock
     )
@@ -272,7 +229,7 @@ def test_stale_if_error_within_and_past_grace(env: LocalAgentCore) -> None:
 
 def test_missing_resource_policy_grant_is_access_denied(env: LocalAgentCore) -> None:
     """A secret whose policy does not grant the service principal is denied, with the fix."""
-    name, arn = api_key_provider(env, "denied-value-123456", policy=None)
+    name, arn = env.create_api_key_provider("denied-value-123456", policy=None)
     resolver = CredentialResolver(identity_source(env))
     with pytest.raises(AccessDeniedError) as info:
         resolver.get_api_key(name)
@@ -286,7 +243,7 @@ def test_missing_resource_policy_grant_is_access_denied(env: LocalAgentCore) -> 
 def test_missing_kms_decrypt_is_access_denied(env: LocalAgentCore) -> None:
     """A customer managed key that does not allow the service kms:Decrypt is denied."""
     key = env.create_kms_key(grant_service=False)
-    name, _ = api_key_provider(env, "kms-value-123456", kms_key_id=key)
+    name, _ = env.create_api_key_provider("kms-value-123456", kms_key_id=key)
     resolver = CredentialResolver(identity_source(env))
     with pytest.raises(AccessDeniedError, match="kms:Decrypt"):
         resolver.get_api_key(name)
@@ -308,7 +265,7 @@ def test_no_workload_identity_is_configuration_error(env: LocalAgentCore) -> Non
 
 def test_explicit_workload_token_is_used(env: LocalAgentCore) -> None:
     """A workload access token passed for the request is used as is."""
-    name, _ = api_key_provider(env, "explicit-value-123456")
+    name, _ = env.create_api_key_provider("explicit-value-123456")
     source = AgentCoreIdentitySource(endpoint_url=env.endpoint_url, region=env.region)
     token = env.workload_token()
     resolver = CredentialResolver(source)
@@ -399,8 +356,8 @@ def test_values_never_reach_debug_logs(
     env: LocalAgentCore, caplog: pytest.LogCaptureFixture
 ) -> None:
     """With every logger at DEBUG, resolved values appear in no log record (botocore's too)."""
-    name, _ = api_key_provider(env, "canary-value-8d1f3a2b")
-    oauth = oauth_provider(env)
+    name, _ = env.create_api_key_provider("canary-value-8d1f3a2b")
+    oauth = env.create_oauth2_provider()[0]
     source = identity_source(env)
     caplog.set_level(logging.DEBUG)  # from here on: only what the library does
     caplog.clear()

@@ -1,8 +1,9 @@
 """Test helpers: :class:`LocalAgentCore`, a local emulator of AgentCore Identity.
 
 Importing this package starts nothing and imports neither moto nor boto3; the
-names below load on first use. The pytest fixture ``local_agentcore`` (a
-session-scoped, started :class:`LocalAgentCore`) is registered by the
+names below load on first use. The pytest fixtures ``local_agentcore`` (a
+session-scoped, started :class:`LocalAgentCore`) and ``clean_aws_environ`` (no
+real AWS configuration or credentials reach the test) are registered by the
 ``agentcore_auth`` pytest plugin. ``python -m agentcore_auth.testing`` runs the
 emulator in the foreground.
 """
@@ -13,12 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._env import GRANT_SERVICE, LocalAgentCore
+    from ._helpers import ManualClock, fake_aws_environ
     from ._secrets import SERVICE_PRINCIPAL
 
-__all__ = ["GRANT_SERVICE", "SERVICE_PRINCIPAL", "LocalAgentCore"]
+__all__ = ["GRANT_SERVICE", "SERVICE_PRINCIPAL", "LocalAgentCore", "ManualClock",
+           "fake_aws_environ"]
 
 _LAZY = {
     "LocalAgentCore": "._env",
+    "ManualClock": "._helpers",
+    "fake_aws_environ": "._helpers",
     "GRANT_SERVICE": "._env",
     "SERVICE_PRINCIPAL": "._secrets",
 }

@@ -20,6 +20,7 @@ import urllib.parse
 from typing import Any
 
 from ._api import ProtectedApi
+from ._helpers import ProviderHelpers
 from ._identity import IdentityService
 from ._oauth import OAuthServer
 from ._secrets import SERVICE_PRINCIPAL, SecretAccess
@@ -39,7 +40,7 @@ _live = 0
 _live_lock = threading.Lock()
 
 
-class LocalAgentCore:
+class LocalAgentCore(ProviderHelpers):
     """AgentCore Identity, Secrets Manager, KMS, STS, an OAuth2 server and a protected API.
 
     Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or

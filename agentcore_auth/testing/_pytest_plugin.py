@@ -1,4 +1,4 @@
-"""The ``agentcore_auth`` pytest plugin: the ``local_agentcore`` fixture.
+"""The ``agentcore_auth`` pytest plugin: the ``local_agentcore`` and ``clean_aws_environ`` fixtures.
 
 Registered through the ``pytest11`` entry point, so it loads in every pytest run
 of a project that installs agentcore-auth; it imports nothing heavy until the
@@ -23,3 +23,20 @@ def local_agentcore() -> Iterator[LocalAgentCore]:
 
     with LocalAgentCore() as env:
         yield env
+
+
+@pytest.fixture
+def clean_aws_environ(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No real AWS configuration reaches the test: ``AWS_*`` stripped, fake keys set.
+
+    Make it autouse in your conftest: ``pytestmark = pytest.mark.usefixtures(...)``
+    or an autouse fixture that requests it.
+    """
+    from ._helpers import fake_aws_environ
+
+    for name, value in fake_aws_environ().items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    yield
