@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socketserver
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -53,8 +51,6 @@ class Bench:
     """The run's emulator, a workload identity, and factories for what scenarios need."""
 
     def __init__(self) -> None:
-        self._handle_error = socketserver.BaseServer.handle_error
-        socketserver.BaseServer.handle_error = _quiet_disconnects(self._handle_error)  # type: ignore[method-assign]
         self.env = LocalAgentCore().start()
         self._saved = {k: os.environ.get(k) for k in (*self.env.env_vars(), "DOCKER_CONTAINER")}
         os.environ.update(self.env.env_vars())
@@ -66,7 +62,6 @@ class Bench:
     def close(self) -> None:
         """Stop the emulator and restore the environment."""
         self.env.stop()
-        socketserver.BaseServer.handle_error = self._handle_error  # type: ignore[method-assign]
         for key, value in self._saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -121,22 +116,6 @@ class Bench:
             func
         )
         return decorated
-
-
-def _quiet_disconnects(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``handle_error`` that stays silent when a client merely dropped its connection.
-
-    The emulator's stdlib servers print a traceback to stderr for every connection
-    a client resets (boto3 retrying, httpx closing a pooled socket); under load that
-    is pages of noise. Anything else is still printed.
-    """
-
-    def handle_error(self: Any, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        original(self, request, client_address)
-
-    return handle_error
 
 
 def secret_json(value: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -111,6 +112,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         logger.debug("%s: %s %s -> %s", self.server.label, self.command, path, code)
 
 
+def _quiet_disconnects(server: Any) -> None:
+    """Make ``server`` log a client's dropped connection at DEBUG instead of a traceback.
+
+    socketserver prints a traceback to stderr for every connection a client resets
+    (boto3 retrying, httpx closing a pooled socket): normal events, pages of noise
+    under load. Any other error is still reported as before.
+    """
+    original = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s dropped its connection", client_address)
+            return
+        original(request, client_address)
+
+    server.handle_error = handle_error
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -120,6 +139,7 @@ class _Server(ThreadingHTTPServer):
         self.handler = handler
         self.label = label
         super().__init__(("127.0.0.1", 0), _RequestHandler)
+        _quiet_disconnects(self)
 
 
 class HttpServer:
@@ -172,6 +192,7 @@ class MotoServer:
                 app = DomainDispatcherApplication(create_backend_app)
                 self._server = make_server(self._ip_address, self._port, app, True,
                                            request_handler=QuietHandler)
+                _quiet_disconnects(self._server)
                 self._server_ready_event.set()
                 self._server.serve_forever(poll_interval=0.05)
 
