@@ -173,7 +173,7 @@ class Soak:
         self.gate = RotationGate()
         self.tally = Tally()
         self.rotations = 0
-        self.fired: Counter[str] = Counter()
+        self.fired_before = {op: env.faults_injected(op) for op in FAULTS}
         self.stop = threading.Event()
         self._setup()
 
@@ -219,20 +219,13 @@ class Soak:
         self.rotations += 1
 
     def _faults(self, rate: float, cycle: int, outage: bool = False) -> None:
-        self._collect_fired()
+        self.env.clear_faults()  # the emulator's counts of what fired survive this
         for n, (op, (error, latency)) in enumerate(FAULTS.items()):
             if outage and op in OUTAGE_OPS:
                 self.env.inject_fault(op, error, rate=1.0, seed=self.seed)
             elif rate > 0:
                 self.env.inject_fault(op, error, rate=rate, latency=latency,
                                       seed=self.seed * 1000 + cycle * 10 + n)
-
-    def _collect_fired(self) -> None:
-        faults = self.env.faults
-        with faults._lock:  # the emulator counts what fired; read it before replacing
-            for op, fault in faults._faults.items():
-                self.fired[op] += fault.injected
-            faults._faults.clear()
 
     def _settle(self) -> None:
         """Call both APIs once (faults off): the cache then holds values they accept."""
@@ -398,7 +391,8 @@ class Soak:
                          "misses": stats.misses, "coalesced_waits": stats.coalesced_waits,
                          "refetches_after_rejection": stats.invalidations,
                          "stale_serves": stats.stale_serves, "errors": stats.errors},
-            "faults_injected": dict(self.fired),
+            "faults_injected": {op: env.faults_injected(op) - self.fired_before[op]
+                                for op in FAULTS},
         }
 
 

@@ -229,6 +229,10 @@ class LocalAgentCore(ProviderHelpers):
         """Remove the faults of ``operation``, or all of them."""
         self.faults.clear(operation)
 
+    def faults_injected(self, operation: str | None = None) -> int:
+        """How many injected faults fired for ``operation`` (or in all) since start-up."""
+        return self.faults.fired(operation)
+
     # --- OAuth2 and the protected API -----------------------------------------------------
 
     def register_oauth_client(self, client_id: str, client_secret: str) -> int:

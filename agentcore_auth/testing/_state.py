@@ -155,6 +155,14 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._faults: dict[str, _Fault] = {}
+        self._fired: dict[str, int] = {}  # cumulative, survives replacing or clearing faults
+
+    def fired(self, operation: str | None = None) -> int:
+        """How many faults fired so far for ``operation`` (or all), since the start."""
+        with self._lock:
+            if operation is None:
+                return sum(self._fired.values())
+            return self._fired.get(operation, 0)
 
     def inject(
         self,
@@ -202,6 +210,7 @@ class Faults:
             if not fires:
                 return 0.0, None
             fault.injected += 1
+            self._fired[operation] = self._fired.get(operation, 0) + 1
             return fault.latency, fault.error
 
     def apply(self, operation: str) -> str | None:
