@@ -28,10 +28,11 @@ import re
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
+from ._match import MATCHERS, Sub, available_matcher
 from ._secret import Secret
 
 __all__ = [
@@ -59,7 +60,6 @@ DEFAULT_SENSITIVE_KEYS = frozenset(
 
 KEY_MARKER = "[REDACTED]"
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _MAX_PASSES = 4  # bound on re-scans when a marker could complete a pattern
 
@@ -140,119 +140,12 @@ def secret_patterns(value: str, min_length: int = MIN_SECRET_LENGTH) -> frozense
     return frozenset(p for p in patterns if len(p) >= min_length)
 
 
-# --- matchers: each takes {pattern: marker} and returns a leftmost-longest substituter.
-
-_Sub = Callable[[str], str]
-
-
-def _join(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
-    parts: list[str] = []
-    pos = 0
-    for start, end, marker in spans:
-        parts.append(text[pos:start])
-        parts.append(marker)
-        pos = end
-    if not parts:
-        return text  # unchanged: hand back the same object
-    parts.append(text[pos:])
-    return "".join(parts)
-
-
-def _build_ahocorasick_rs(table: dict[str, str]) -> _Sub:
-    import ahocorasick_rs
-
-    patterns = list(table)
-    markers = [table[p] for p in patterns]
-    automaton = ahocorasick_rs.AhoCorasick(
-        patterns, matchkind=ahocorasick_rs.MatchKind.LeftmostLongest
-    )
-    find = automaton.find_matches_as_indexes
-
-    def sub(text: str) -> str:
-        try:
-            found = find(text)
-        except UnicodeEncodeError:  # lone surrogates (from surrogateescape) are not UTF-8
-            found = find(_SURROGATE.sub("\ufffd", text))  # same length, same indexes
-        return _join(text, ((s, e, markers[i]) for i, s, e in found))
-
-    return sub
-
-
-def _build_pyahocorasick(table: dict[str, str]) -> _Sub:
-    import ahocorasick
-
-    automaton = ahocorasick.Automaton()
-    for pattern, marker in table.items():
-        automaton.add_word(pattern, (len(pattern), marker))
-    automaton.make_automaton()
-    iter_long = automaton.iter_long
-
-    def sub(text: str) -> str:
-        return _join(text, ((e - n + 1, e + 1, m) for e, (n, m) in iter_long(text)))
-
-    return sub
-
-
-def _trie_regex(patterns: Iterable[str]) -> str:
-    """One regex shaped like a trie; greedy optional tails make it prefer the longest."""
-    trie: dict[str, Any] = {}
-    for pattern in patterns:
-        node = trie
-        for char in pattern:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def render(node: dict[str, Any]) -> str:
-        # Runs of single-child nodes become one literal, so recursion only
-        # deepens at branch points (a 3 KB PEM line is one run, not 3,000 frames).
-        run: list[str] = []
-        while len(node) == 1 and "" not in node:
-            ((char, node),) = node.items()
-            run.append(char)
-        literal = re.escape("".join(run))
-        branches = [re.escape(c) + render(child) for c, child in node.items() if c]
-        if not branches:
-            return literal
-        body = "(?:" + "|".join(branches) + ")"
-        return literal + (body + "?" if "" in node else body)
-
-    return render(trie)
-
-
-def _build_regex(table: dict[str, str]) -> _Sub:
-    regex = re.compile(_trie_regex(sorted(table)))
-    finditer = regex.finditer
-
-    def sub(text: str) -> str:
-        return _join(text, ((m.start(), m.end(), table[m.group()]) for m in finditer(text)))
-
-    return sub
-
-
-MATCHERS: dict[str, Callable[[dict[str, str]], _Sub]] = {
-    "ahocorasick-rs": _build_ahocorasick_rs,
-    "pyahocorasick": _build_pyahocorasick,
-    "regex": _build_regex,
-}
-"""Matcher builders, fastest first (see ``benchmarks/redaction.py``)."""
-
-
-def _available_matcher() -> str:
-    for name, module in (("ahocorasick-rs", "ahocorasick_rs"), ("pyahocorasick", "ahocorasick")):
-        try:
-            __import__(module)
-        except ImportError:
-            continue
-        return name
-    return "regex"
-
-
 class _State:
     """What ``redact`` needs, swapped in whole: matchers over a base and a delta."""
 
     __slots__ = ("version", "seq", "subs", "rescan", "budget")
 
-    def __init__(self, version: int, seq: int, subs: tuple[_Sub, ...], rescan: bool) -> None:
+    def __init__(self, version: int, seq: int, subs: tuple[Sub, ...], rescan: bool) -> None:
         self.version = version
         self.seq = seq  # registrations up to this sequence number are in subs[-1]
         self.subs = subs  # delta first (newest names win), then base
@@ -306,7 +199,7 @@ class Redactor:
         self.max_values = max_values
         self.min_length = min_length
         self.sensitive_keys = frozenset(k.lower().replace("-", "_") for k in sensitive_keys)
-        self.matcher = matcher or _available_matcher()
+        self.matcher = matcher or available_matcher()
         # value -> (name, patterns, sequence number of its last change); oldest first
         self._values: OrderedDict[str, tuple[str, frozenset[str], int]] = OrderedDict()
         self._lock = threading.Lock()
