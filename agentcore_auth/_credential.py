@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ._arn import validate_provider_name
 from ._exceptions import ConfigurationError
 from ._secret import Secret
 
@@ -79,6 +80,7 @@ class CredentialRequest:
         session_uri: str | None = None,
     ) -> CredentialRequest:
         """Check and normalise the arguments of an OAuth2 token request."""
+        validate_provider_name(provider_name)
         if auth_flow not in AUTH_FLOWS:
             raise ConfigurationError(
                 f"auth_flow {auth_flow!r} for provider {provider_name!r} is not supported; "

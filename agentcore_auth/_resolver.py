@@ -16,6 +16,7 @@ from typing import Any
 from ._arn import validate_provider_name
 from ._cache import CacheStats, CredentialCache, Flight
 from ._concurrency import WorkerPool, await_future
+from ._consent import ConsentWait
 from ._credential import CredentialRequest
 from ._exceptions import (
     AgentCoreAuthError,
@@ -46,27 +47,6 @@ DEFAULT_STALE_IF_ERROR = 300.0
 @functools.lru_cache(maxsize=1024)
 def _api_key_request(provider_name: str) -> CredentialRequest:
     return CredentialRequest(validate_provider_name(provider_name))
-
-
-class _ConsentSchedule:
-    """When to poll for a token after the user was sent to consent (no I/O)."""
-
-    def __init__(
-        self, timeout: float, interval: float, max_interval: float, clock: Callable[[], float]
-    ) -> None:
-        self._clock = clock
-        self._deadline = clock() + timeout
-        self._interval = interval
-        self._max_interval = max_interval
-
-    def next_delay(self) -> float | None:
-        """Seconds to wait before the next poll, or None when time is up."""
-        remaining = self._deadline - self._clock()
-        if remaining <= 0:
-            return None
-        delay = min(self._interval, remaining)
-        self._interval = min(self._interval * 1.5, self._max_interval)
-        return delay
 
 
 class CredentialResolver:
@@ -238,17 +218,17 @@ class CredentialResolver:
         passes; otherwise :class:`AuthorizationRequiredError` is raised at once,
         carrying the URL and the session URI to retry with.
         """
-        request = self._oauth2_request(
+        request = CredentialRequest.oauth2(
             provider_name,
-            scopes,
-            auth_flow,
-            resources,
-            audiences,
-            custom_parameters,
-            custom_state,
-            callback_url,
-            force_authentication,
-            session_uri,
+            scopes=scopes,
+            auth_flow=auth_flow,
+            resources=resources,
+            audiences=audiences,
+            custom_parameters=custom_parameters,
+            custom_state=custom_state,
+            callback_url=callback_url,
+            force_authentication=force_authentication,
+            session_uri=session_uri,
         )
         identity = self._identity(workload_access_token, user_id, user_token)
         wait = on_auth_url is not None if wait_for_consent is None else wait_for_consent
@@ -265,14 +245,14 @@ class CredentialResolver:
                 raise ConfigurationError(
                     "on_auth_url is async: use aget_oauth2_token (or an async tool) with it"
                 )
-        schedule, polled = self._consent_poll(request, pending)
-        while (delay := schedule.next_delay()) is not None:
+        consent = self._consent_wait(request, pending)
+        while (delay := consent.next_delay()) is not None:
             time.sleep(delay)
             try:
-                return self.resolve(polled, identity=identity)
+                return self.resolve(consent.request, identity=identity)
             except AuthorizationRequiredError:
                 continue
-        raise self._consent_timed_out(pending)
+        raise consent.timed_out()
 
     async def aget_oauth2_token(
         self,
@@ -294,17 +274,17 @@ class CredentialResolver:
         user_token: str | None = None,
     ) -> Secret:
         """Async twin of :meth:`get_oauth2_token`; ``on_auth_url`` may be sync or async."""
-        request = self._oauth2_request(
+        request = CredentialRequest.oauth2(
             provider_name,
-            scopes,
-            auth_flow,
-            resources,
-            audiences,
-            custom_parameters,
-            custom_state,
-            callback_url,
-            force_authentication,
-            session_uri,
+            scopes=scopes,
+            auth_flow=auth_flow,
+            resources=resources,
+            audiences=audiences,
+            custom_parameters=custom_parameters,
+            custom_state=custom_state,
+            callback_url=callback_url,
+            force_authentication=force_authentication,
+            session_uri=session_uri,
         )
         identity = self._identity(workload_access_token, user_id, user_token)
         wait = on_auth_url is not None if wait_for_consent is None else wait_for_consent
@@ -318,14 +298,14 @@ class CredentialResolver:
             result = on_auth_url(pending.authorization_url)
             if inspect.isawaitable(result):
                 await result
-        schedule, polled = self._consent_poll(request, pending)
-        while (delay := schedule.next_delay()) is not None:
+        consent = self._consent_wait(request, pending)
+        while (delay := consent.next_delay()) is not None:
             await asyncio.sleep(delay)
             try:
-                return await self.aresolve(polled, identity=identity)
+                return await self.aresolve(consent.request, identity=identity)
             except AuthorizationRequiredError:
                 continue
-        raise self._consent_timed_out(pending)
+        raise consent.timed_out()
 
     def resolve(self, request: CredentialRequest, *, identity: Identity | None = None) -> Secret:
         """Resolve a prepared :class:`CredentialRequest` (what the decorators call)."""
@@ -357,8 +337,9 @@ class CredentialResolver:
         assert future is not None
         return await await_future(future)
 
-    def _submit(self, flight: Flight, request: CredentialRequest,
-                identity: Identity | None) -> None:
+    def _submit(
+        self, flight: Flight, request: CredentialRequest, identity: Identity | None
+    ) -> None:
         """Run a leader's fetch in the worker pool, with the caller's contextvars."""
         context = contextvars.copy_context()
         try:
@@ -402,32 +383,6 @@ class CredentialResolver:
             return None
         return make_identity(
             workload_access_token=workload_access_token, user_id=user_id, user_token=user_token
-        )
-
-    @staticmethod
-    def _oauth2_request(
-        provider_name: str,
-        scopes: Sequence[str],
-        auth_flow: str,
-        resources: Sequence[str] | None,
-        audiences: Sequence[str] | None,
-        custom_parameters: Mapping[str, str] | None,
-        custom_state: str | None,
-        callback_url: str | None,
-        force_authentication: bool,
-        session_uri: str | None,
-    ) -> CredentialRequest:
-        return CredentialRequest.oauth2(
-            validate_provider_name(provider_name),
-            scopes=scopes,
-            auth_flow=auth_flow,
-            resources=resources,
-            audiences=audiences,
-            custom_parameters=custom_parameters,
-            custom_state=custom_state,
-            callback_url=callback_url,
-            force_authentication=force_authentication,
-            session_uri=session_uri,
         )
 
     @staticmethod
@@ -490,27 +445,16 @@ class CredentialResolver:
         if self._redact_logs:
             _logging.ensure_log_redaction()
 
-    def _consent_poll(
+    def _consent_wait(
         self, request: CredentialRequest, pending: AuthorizationRequiredError
-    ) -> tuple[_ConsentSchedule, CredentialRequest]:
+    ) -> ConsentWait:
         logger.debug("waiting for user consent for provider %r", request.provider_name)
-        schedule = _ConsentSchedule(
-            self._consent_timeout, self._consent_interval, max_interval=5.0, clock=self._timer
-        )
-        polled = dataclasses.replace(
-            request, session_uri=pending.session_uri, force_authentication=False
-        )
-        return schedule, polled
-
-    def _consent_timed_out(self, pending: AuthorizationRequiredError) -> AuthorizationRequiredError:
-        return AuthorizationRequiredError(
-            f"the user did not complete consent for provider {pending.provider_name!r} within "
-            f"{self._consent_timeout:.0f}s; show the authorization URL again or raise "
-            "consent_timeout",
-            authorization_url=pending.authorization_url,
-            session_uri=pending.session_uri,
-            provider_name=pending.provider_name,
-            source=pending.source,
+        return ConsentWait(
+            request,
+            pending,
+            timeout=self._consent_timeout,
+            interval=self._consent_interval,
+            clock=self._timer,
         )
 
 
