@@ -43,6 +43,7 @@ class CredentialRequest:
     cache_key: str = field(default="", init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        validate_provider_name(self.provider_name)
         fields = (
             self.provider_name,
             self.kind,
@@ -80,7 +81,6 @@ class CredentialRequest:
         session_uri: str | None = None,
     ) -> CredentialRequest:
         """Check and normalise the arguments of an OAuth2 token request."""
-        validate_provider_name(provider_name)
         if auth_flow not in AUTH_FLOWS:
             raise ConfigurationError(
                 f"auth_flow {auth_flow!r} for provider {provider_name!r} is not supported; "

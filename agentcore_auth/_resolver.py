@@ -46,7 +46,7 @@ DEFAULT_STALE_IF_ERROR = 300.0
 
 @functools.lru_cache(maxsize=1024)
 def _api_key_request(provider_name: str) -> CredentialRequest:
-    return CredentialRequest(validate_provider_name(provider_name))
+    return CredentialRequest(provider_name)
 
 
 class CredentialResolver:

@@ -20,7 +20,6 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar
 
-from ._arn import validate_provider_name
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
 from ._rejection import CredentialBinding, TokenPoller, call_async, call_sync
@@ -74,7 +73,7 @@ def requires_api_key(
         ... def forecast(city: str, *, api_key: str) -> dict:
         ...     return httpx.get(URL, params={"q": city}, headers={"x-api-key": api_key}).json()
     """
-    request = CredentialRequest(validate_provider_name(provider_name))
+    request = CredentialRequest(provider_name)
     return _decorator(CredentialBinding(
         decorator="requires_api_key", request=request, into=into, inject_as=inject_as,
         resolver=resolver, reject_statuses=reject_statuses, reject_exceptions=reject_exceptions,
@@ -146,7 +145,7 @@ def requires_access_token(
         A decorator for sync or async functions and generators.
     """
     request = CredentialRequest.oauth2(
-        validate_provider_name(provider_name), scopes=scopes, auth_flow=auth_flow,
+        provider_name, scopes=scopes, auth_flow=auth_flow,
         resources=resources, audiences=audiences, custom_parameters=custom_parameters,
         custom_state=custom_state, callback_url=callback_url,
         force_authentication=force_authentication)

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 
-from ._arn import validate_provider_name
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
 from ._resolver import CredentialResolver, default_resolver
@@ -79,7 +78,7 @@ class AgentCoreAuth(httpx.Auth):
         reject_statuses: Iterable[int] = (401,),
     ) -> None:
         if isinstance(credential, str):
-            credential = CredentialRequest(validate_provider_name(credential))
+            credential = CredentialRequest(credential)
         if not isinstance(credential, CredentialRequest):
             raise ConfigurationError("credential must be a provider name or a CredentialRequest")
         if (header is None) == (query_param is None):
@@ -146,7 +145,7 @@ class AgentCoreAuth(httpx.Auth):
         from the request (an HTTP client cannot wait for a browser).
         """
         request = CredentialRequest.oauth2(
-            validate_provider_name(provider_name), scopes=scopes, auth_flow=auth_flow,
+            provider_name, scopes=scopes, auth_flow=auth_flow,
             resources=resources, audiences=audiences, custom_parameters=custom_parameters,
             custom_state=custom_state, callback_url=callback_url)
         return cls(request, header="Authorization", prefix="Bearer ", resolver=resolver,
