@@ -405,6 +405,11 @@ class CredentialResolver:
     def _fetch(self, flight: Flight, request: CredentialRequest, identity: Identity | None) -> None:
         """Run one upstream fetch and settle the flight; every path settles it exactly once."""
         try:
+            if self._redact_logs:
+                # Before the fetch: botocore logs the response body while parsing it.
+                from ._logging import ensure_log_redaction
+
+                ensure_log_redaction()
             credential = self.source.fetch(request, identity)
             secret = credential.secret
             if secret.name != request.provider_name:  # invalidate(name) matches on it
@@ -432,18 +437,16 @@ class CredentialResolver:
             self._cache.complete(flight, credential)
 
     def _register(self, secret: Secret) -> None:
-        """Register a fetched value for redaction (and install log redaction once).
+        """Register a fetched value for redaction.
 
         The default redactor always gets it, since log redaction uses that one; a
         custom ``redactor=`` gets it too.
         """
-        from . import _logging, _redact
+        from ._redact import default_redactor
 
-        _redact.default_redactor().register(secret, name=secret.name)
+        default_redactor().register(secret, name=secret.name)
         if self._redactor is not None:
             self._redactor.register(secret, name=secret.name)
-        if self._redact_logs:
-            _logging.ensure_log_redaction()
 
     def _consent_wait(
         self, request: CredentialRequest, pending: AuthorizationRequiredError

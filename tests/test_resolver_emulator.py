@@ -369,3 +369,20 @@ def test_values_never_reach_debug_logs(
     assert "[REDACTED:" in text
     for value in (key.reveal(), token.reveal()):
         assert value not in text
+
+
+@pytest.mark.parametrize("redact_logs", [False, True])
+def test_redact_logs_option_decides_log_redaction(
+    env: LocalAgentCore, redact_logs: bool
+) -> None:
+    """redact_logs=False leaves logging alone; the default installs redaction before fetching."""
+    from agentcore_auth import install_log_redaction, uninstall_log_redaction
+
+    name, _ = env.create_api_key_provider("option-value-123456")
+    uninstall_log_redaction()
+    factory = logging.getLogRecordFactory()
+    try:
+        CredentialResolver(identity_source(env), redact_logs=redact_logs).get_api_key(name)
+        assert (logging.getLogRecordFactory() is not factory) is redact_logs
+    finally:
+        install_log_redaction()  # as the rest of the session expects

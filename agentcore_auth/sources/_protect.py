@@ -52,13 +52,14 @@ def register_value(value: object, name: str | None = None) -> None:
 
 
 def protect_client(client: Any) -> Any:
-    """Hook ``client`` so credential fields of its responses are registered before parsing."""
+    """Hook ``client`` so credential fields of its responses are registered before parsing.
+
+    Registering is all it does: whether logs are redacted is the resolver's
+    ``redact_logs`` (or :func:`agentcore_auth.install_log_redaction`).
+    """
     client.meta.events.register(
         "before-parse", _register_response, unique_id="agentcore-auth-register-response"
     )
-    from .._logging import ensure_log_redaction
-
-    ensure_log_redaction()
     return client
 
 
