@@ -153,8 +153,8 @@ class Tally:
                     len(refused) >= 2 and refused[-1] > refused[0]):
                 self.explained["rotated_again_before_the_retry"] += 1
             elif isinstance(outcome, httpx.TransportError):
-                # the emulator's protected API (a stdlib server) dropped a connection: the
-                # downstream's failure, which the tool sees as it would in production
+                # the connection to the downstream API failed: not the library's failure,
+                # and the tool sees it as it would in production
                 self.explained["downstream_transport_error"] += 1
             else:
                 kind = outcome if isinstance(outcome, int) else type(outcome).__name__
@@ -205,7 +205,10 @@ class Soak:
             max_attempts=self.max_attempts, connect_timeout=2.0, read_timeout=5.0)
         self.resolver = CredentialResolver(GatedSource(source, self.gate), ttl=0.5,
                                            stale_if_error=30.0, max_workers=4)
-        limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+        # More connections than callers (threads + the default executor's to_thread
+        # workers), so no request ever queues in httpcore's sync pool: a queued request
+        # can have its connection closed under it (encode/httpcore#1110, EBADF).
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         self.http = httpx.Client(timeout=30.0, limits=limits)
 
     # --- rotation and faults --------------------------------------------------------------

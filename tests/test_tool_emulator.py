@@ -29,12 +29,33 @@ from agentcore_auth import (
 from agentcore_auth.httpx import AgentCoreAuth
 from agentcore_auth.testing import LocalAgentCore
 
-#: The protected API reads the secret from moto on every request, and its stdlib
-#: server has a listen backlog of 5 (bursts of connects get reset): 200 callers share a
-#: few connections (they are still 200 concurrent callers of the resolver), and may queue
-#: for longer than httpx's default 5 s on a busy two-core machine.
+#: The protected API reads the secret from moto on every request: 200 callers share a few
+#: connections (they are still 200 concurrent callers of the resolver), and may queue for
+#: longer than httpx's default 5 s on a busy two-core machine.
 TIMEOUT = httpx.Timeout(60.0)
 LIMITS = httpx.Limits(max_connections=8, max_keepalive_connections=8)
+
+
+class GatedTransport(httpx.HTTPTransport):
+    """An HTTP transport that lets at most ``LIMITS.max_connections`` requests into the pool.
+
+    httpcore's sync pool can close a connection it has already handed to a queued thread
+    (encode/httpcore#1110: the waiting request fails with ``ReadError: Bad file
+    descriptor``), so no request may ever queue inside it. The gate is in the transport,
+    after httpx's auth flow: every caller still reaches ``AgentCoreAuth`` and the resolver
+    at once; only the wire is gated. The body is read under the gate, so the connection is
+    back in the pool before the next caller goes in.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(limits=LIMITS)
+        self._gate = threading.BoundedSemaphore(LIMITS.max_connections or 8)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._gate:
+            response = super().handle_request(request)
+            response.read()
+            return response
 
 
 @dataclass
@@ -234,7 +255,7 @@ def test_httpx_sync_rotation(n: int, weather: Weather,
     """httpx.Client, n threads: zero failures across a rotation, one extra lookup."""
     with weather.resolver() as resolver:
         auth = AgentCoreAuth.api_key(weather.provider, header="x-api-key", resolver=resolver)
-        with httpx.Client(auth=auth, limits=LIMITS, timeout=TIMEOUT) as client:
+        with httpx.Client(auth=auth, transport=GatedTransport(), timeout=TIMEOUT) as client:
             def call() -> str:
                 client.post(weather.url, json={"q": "Oslo"}).raise_for_status()
                 return "ok"
@@ -261,7 +282,8 @@ async def test_httpx_async_rotation(n: int, weather: Weather,
 def test_two_resolvers_one_lookup_each(weather: Weather) -> None:
     """Each resolver pays exactly one extra lookup for a rotation, however many callers."""
     with weather.resolver() as first, weather.resolver() as second:
-        clients = [httpx.Client(auth=AgentCoreAuth.api_key(weather.provider, resolver=r))
+        clients = [httpx.Client(auth=AgentCoreAuth.api_key(weather.provider, resolver=r),
+                                transport=GatedTransport(), timeout=TIMEOUT)
                    for r in (first, second)]
         try:
             for client in clients:
