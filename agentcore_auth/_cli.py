@@ -39,6 +39,17 @@ def _aws(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--profile", help="AWS profile to use")
 
 
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, not {text!r}")
+    return value
+
+
 def _session(args: argparse.Namespace) -> Any:
     import boto3
 
@@ -87,24 +98,43 @@ def _resolve(args: argparse.Namespace) -> int:
             "bedrock-agentcore-control create-workload-identity --name NAME")
     source = AgentCoreIdentitySource(region=args.region, endpoint_url=args.endpoint_url,
                                      session=_session(args), workload_name=args.workload)
-    oauth2 = args.scopes is not None or args.auth_flow is not None
-    with CredentialResolver(source) as resolver:
+    oauth2 = (args.scopes is not None or args.auth_flow is not None
+              or args.session_uri is not None or args.wait)
+    if not oauth2 and args.user_token:
+        raise ConfigurationError("--user-token is for OAuth2 resolves: add --scopes and "
+                                 "--auth-flow (USER_FEDERATION or ON_BEHALF_OF_TOKEN_EXCHANGE)")
+    waited = False
+
+    def show_and_wait(url: str) -> None:
+        # Shown unredacted, on stderr, because the user asked to consent now (--wait).
+        nonlocal waited
+        waited = True
+        print(f"consent needed: open {url}\nwaiting up to {args.consent_timeout:g} s for "
+              "the user to consent...", file=sys.stderr, flush=True)
+
+    with CredentialResolver(source, consent_timeout=args.consent_timeout) as resolver:
         began = time.perf_counter()
         try:
             if oauth2:
-                secret = resolver.get_oauth2_token(args.provider, scopes=args.scopes or [],
-                                                   auth_flow=args.auth_flow or "M2M",
-                                                   user_id=args.user_id)
+                secret = resolver.get_oauth2_token(
+                    args.provider, scopes=args.scopes or [], auth_flow=args.auth_flow or "M2M",
+                    user_id=args.user_id, user_token=args.user_token,
+                    session_uri=args.session_uri,
+                    on_auth_url=show_and_wait if args.wait else None)
             else:
                 secret = resolver.get_api_key(args.provider, user_id=args.user_id)
         except AuthorizationRequiredError as exc:
             # The URL carries a session reference (it is registered for redaction): shown,
             # unredacted and on stderr, only when asked for.
-            if args.show_auth_url:
+            if args.show_auth_url and not waited:
                 print(f"consent needed: open {exc.authorization_url}", file=sys.stderr)
-            else:
-                _say("consent needed: rerun with --show-auth-url to print the authorization "
-                     "URL (sensitive: for that user's eyes only)", err=True)
+                if exc.session_uri:
+                    print(f"after consenting, rerun with --session-uri {exc.session_uri}",
+                          file=sys.stderr)
+            elif not waited:
+                _say("consent needed: rerun with --wait to print the authorization URL and "
+                     "wait for consent, or --show-auth-url to print it and exit (sensitive: "
+                     "for that user's eyes only)", err=True)
             raise
         elapsed = time.perf_counter() - began
     value = secret.reveal()
@@ -118,7 +148,9 @@ def _resolve(args: argparse.Namespace) -> int:
         _say(f"{kind} of provider {args.provider!r} resolved through AgentCore Identity "
              f"({source.region}, workload {source.workload_name!r})")
         _say(f"  fingerprint {secret.fingerprint}, {len(value)} characters (value not shown)")
-        _say(f"  latency     {elapsed * 1000:.1f} ms (one uncached call, workload token included)")
+        what = ("including the wait for consent" if waited
+                else "one uncached call, workload token included")
+        _say(f"  latency     {elapsed * 1000:.1f} ms ({what})")
     return 0
 
 
@@ -239,8 +271,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--auth-flow", choices=["M2M", "USER_FEDERATION",
                                            "ON_BEHALF_OF_TOKEN_EXCHANGE"])
     p.add_argument("--user-id", help="resolve on behalf of this user")
+    p.add_argument("--user-token", help="the user's JWT (instead of --user-id)")
     p.add_argument("--show-auth-url", action="store_true",
-                   help="USER_FEDERATION: print the consent URL if consent is needed")
+                   help="USER_FEDERATION: print the consent URL and session URI if consent "
+                        "is needed, then exit 1")
+    p.add_argument("--wait", action="store_true",
+                   help="USER_FEDERATION: print the consent URL and wait for the user to "
+                        "consent, then resolve")
+    p.add_argument("--consent-timeout", type=_seconds, default=300.0, metavar="SECONDS",
+                   help="how long --wait waits for consent (default 300)")
+    p.add_argument("--session-uri",
+                   help="USER_FEDERATION: resume the consent session this URI names")
     p.add_argument("--workload", help="workload identity (default $AGENTCORE_AUTH_WORKLOAD_NAME)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _aws(p)

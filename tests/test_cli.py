@@ -7,13 +7,16 @@ configuration is enough. Every output is checked for the secret values (canary).
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from agentcore_auth import Secret
+from agentcore_auth import AgentCoreIdentitySource, CredentialResolver, Secret
 from agentcore_auth._cli import main
 from agentcore_auth.testing import LocalAgentCore
 
@@ -264,9 +267,8 @@ def test_doctor_debug_traceback_is_redacted(env: LocalAgentCore, canaries: list[
     assert result.code == 1 and "Traceback" in result.err and "[REDACTED:" in result.err
 
 
-def test_resolve_user_federation_shows_consent_url(env: LocalAgentCore, canaries: list[str],
-                                                   cli: Any) -> None:
-    """USER_FEDERATION before consent: the authorization URL on stderr, exit 1."""
+def user_federation_provider(env: LocalAgentCore, canaries: list[str], cli: Any) -> tuple[str, str]:
+    """A USER_FEDERATION-ready OAuth2 provider made with the CLI; (provider, workload)."""
     client_id, client_secret = env.unique_name("uf"), "cs-" + env.unique_name("uf")
     canaries.append(client_secret)
     env.register_oauth_client(client_id, client_secret)
@@ -274,12 +276,91 @@ def test_resolve_user_federation_shows_consent_url(env: LocalAgentCore, canaries
     name = env.unique_name("uf")
     assert cli("providers", "create-oauth2", "--name", name, "--vendor", "GoogleOauth2",
                "--client-id", client_id, "--secret-arn", arn, "--json-key", "cs").code == 0
-    workload = env.create_workload(return_urls=["https://app.example.com/cb"])
+    return name, env.create_workload(return_urls=["https://app.example.com/cb"])
+
+
+def vaulted_token(name: str, workload: str, user_id: str) -> Secret:
+    """The user's token from AgentCore Identity's vault, as the library resolves it."""
+    with CredentialResolver(AgentCoreIdentitySource(workload_name=workload)) as resolver:
+        return resolver.get_oauth2_token(name, scopes=["email"], auth_flow="USER_FEDERATION",
+                                         user_id=user_id)
+
+
+def test_resolve_user_federation_shows_consent_url(env: LocalAgentCore, canaries: list[str],
+                                                   cli: Any) -> None:
+    """USER_FEDERATION before consent: the authorization URL on stderr, exit 1."""
+    name, workload = user_federation_provider(env, canaries, cli)
     result = cli("resolve", name, "--scopes", "email", "--auth-flow", "USER_FEDERATION",
                  "--user-id", "alice", "--workload", workload)
     assert result.code == 1, result.err
-    assert "--show-auth-url" in result.err and "user consent is required" in result.err
+    assert "--show-auth-url" in result.err and "--wait" in result.err
+    assert "user consent is required" in result.err
     assert "http" not in result.err
     shown = cli("resolve", name, "--scopes", "email", "--auth-flow", "USER_FEDERATION",
                 "--user-id", "alice", "--workload", workload, "--show-auth-url")
     assert shown.code == 1 and "consent needed: open http" in shown.err
+    assert "rerun with --session-uri urn:" in shown.err
+
+
+def test_resolve_user_federation_resumes_with_session_uri(
+        env: LocalAgentCore, canaries: list[str], cli: Any) -> None:
+    """--show-auth-url, the user consents, --session-uri resolves the user's token."""
+    name, workload = user_federation_provider(env, canaries, cli)
+    args = ("resolve", name, "--scopes", "email", "--auth-flow", "USER_FEDERATION",
+            "--user-id", "bob", "--workload", workload)
+    shown = cli(*args, "--show-auth-url")
+    assert shown.code == 1, shown.err
+    url = re.search(r"consent needed: open (\S+)", shown.err)
+    session = re.search(r"--session-uri (\S+)", shown.err)
+    assert url and session, shown.err
+    env.complete_consent(url.group(1))
+    token = vaulted_token(name, workload, "bob")
+    canaries.append(token.reveal())
+    done = cli(*args, "--session-uri", session.group(1), "--json")
+    assert done.code == 0, done.err
+    result = json.loads(done.out)
+    assert result["fingerprint"] == token.fingerprint
+    assert result["length"] == len(token.reveal())
+
+
+def test_resolve_user_federation_waits_for_consent(env: LocalAgentCore,
+                                                   canaries: list[str], cli: Any) -> None:
+    """--wait: a real CLI process prints the URL, the user consents, it resolves, exit 0."""
+    name, workload = user_federation_provider(env, canaries, cli)
+    child = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+        [sys.executable, "-m", "agentcore_auth", "resolve", name, "--scopes", "email",
+         "--auth-flow", "USER_FEDERATION", "--user-id", "carol", "--workload", workload,
+         "--wait", "--consent-timeout", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stderr is not None
+        first = child.stderr.readline()
+        url = re.match(r"consent needed: open (\S+)", first)
+        assert url, first
+        assert "waiting up to 60 s" in child.stderr.readline()
+        env.complete_consent(url.group(1))
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 0, err
+    token = vaulted_token(name, workload, "carol")
+    assert token.reveal() not in out + err
+    assert f"fingerprint {token.fingerprint}" in out
+    assert "including the wait for consent" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "soon", "inf", "nan"])
+def test_resolve_bad_consent_timeout(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A --consent-timeout that is not a finite number >= 0 is refused, naming the option."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["resolve", "p", "--wait", "--consent-timeout", value])
+    assert exit_info.value.code == 2
+    assert "--consent-timeout: expected a number of seconds >= 0" in capsys.readouterr().err
+
+
+def test_resolve_user_token_needs_oauth2(cli: Any) -> None:
+    """--user-token on an API-key resolve is a usage error saying what to add."""
+    result = cli("resolve", "p", "--user-token", "eyJhbGciOi.e30.sig", "--workload", "w")
+    assert result.code == 2
+    assert "--user-token is for OAuth2 resolves: add --scopes" in result.err
