@@ -98,10 +98,12 @@ class CredentialResolver:
             ("stale_if_error", stale_if_error),
             ("expiry_skew", expiry_skew),
             ("consent_timeout", consent_timeout),
+            ("consent_poll_interval", consent_poll_interval),
         ):
-            if not isinstance(value, int | float) or value < 0:
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not value >= 0:  # written so that NaN fails too
                 raise ConfigurationError(f"{name} must be a number of seconds >= 0, not {value!r}")
-        if not isinstance(max_entries, int) or max_entries < 1:
+        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
             raise ConfigurationError(f"max_entries must be a positive int, not {max_entries!r}")
         if source is None:
             from .sources import AgentCoreIdentitySource

@@ -248,6 +248,13 @@ ROWS: list[Row] = [
      "max_attempts must be at least 1"),
     ("resolver-negative-ttl", lambda c: CredentialResolver(c.sm.source, ttl=-1),
      ConfigurationError, "ttl must be a number of seconds >= 0"),
+    ("resolver-nan-ttl", lambda c: CredentialResolver(c.sm.source, ttl=float("nan")),
+     ConfigurationError, "ttl must be a number of seconds >= 0, not nan"),
+    ("resolver-bool-stale", lambda c: CredentialResolver(c.sm.source, stale_if_error=True),
+     ConfigurationError, "stale_if_error must be a number of seconds >= 0, not True"),
+    ("resolver-negative-poll", lambda c: CredentialResolver(c.sm.source,
+                                                            consent_poll_interval=-1),
+     ConfigurationError, "consent_poll_interval must be a number of seconds >= 0"),
     ("resolver-zero-entries", lambda c: CredentialResolver(c.sm.source, max_entries=0),
      ConfigurationError, "max_entries must be a positive int"),
     ("resolver-not-a-source", lambda c: CredentialResolver(object()),  # type: ignore[arg-type]
