@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -44,8 +45,8 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
+        value = math.nan
+    if not 0 <= value < math.inf:  # NaN fails too
         raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, not {text!r}")
     return value
 

@@ -345,7 +345,8 @@ def test_resolve_user_federation_waits_for_consent(env: LocalAgentCore,
         child.wait()
     assert child.returncode == 0, err
     token = vaulted_token(name, workload, "carol")
-    assert token.reveal() not in out + err
+    for value in [token.reveal(), *canaries]:
+        assert value not in out + err, "secret leaked"
     assert f"fingerprint {token.fingerprint}" in out
     assert "including the wait for consent" in out
 
