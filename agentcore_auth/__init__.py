@@ -22,6 +22,7 @@ from ._exceptions import (
     CredentialError,
     CredentialNotFoundError,
     CredentialRejectedError,
+    RedactedError,
     SourceUnavailableError,
 )
 from ._identity import Identity, current_identity, identity_context
@@ -54,6 +55,7 @@ __all__ = [
     "CredentialSource",
     "EnvSource",
     "Identity",
+    "RedactedError",
     "Redactor",
     "Secret",
     "SecretRef",

@@ -9,6 +9,7 @@ AgentCoreAuthError
     ├── AuthorizationRequiredError  user consent needed; .authorization_url, .session_uri
     ├── SourceUnavailableError      throttling, 5xx, timeouts after botocore's retries
     └── CredentialRejectedError     the downstream API refused a freshly fetched credential
+└── RedactedError                   stands in for an exception whose text held a secret
 ```
 
 Every message says what was wrong and how to fix it. No message, attribute or
@@ -26,6 +27,7 @@ __all__ = [
     "CredentialError",
     "CredentialNotFoundError",
     "CredentialRejectedError",
+    "RedactedError",
     "SourceUnavailableError",
 ]
 
@@ -134,3 +136,28 @@ class CredentialRejectedError(CredentialError):
     ) -> None:
         super().__init__(message, provider_name=provider_name, source=source)
         self.status_code = status_code
+
+
+class RedactedError(AgentCoreAuthError):
+    """Stands in for an exception that still showed a secret after scrubbing.
+
+    Raised (``from None``, so the original is not chained) when an exception's
+    ``str``, ``repr`` or formatted traceback computes a secret value from state
+    that in-place scrubbing cannot reach, such as a pydantic ``ValidationError``'s
+    ``input_value``.
+
+    Attributes:
+        original_type: the qualified name of the exception it replaces
+            (``"pydantic_core._pydantic_core.ValidationError"``).
+    """
+
+    def __init__(self, message: str, *, original_type: str) -> None:
+        super().__init__(message)
+        self.original_type = original_type
+
+    def __reduce__(self) -> tuple[object, ...]:  # keep the keyword-only attribute on pickling
+        return (_rebuild_redacted, (str(self), self.original_type))
+
+
+def _rebuild_redacted(message: str, original_type: str) -> RedactedError:
+    return RedactedError(message, original_type=original_type)

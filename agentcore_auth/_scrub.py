@@ -16,15 +16,23 @@ values:
 It cannot reach local variables in ``__traceback__`` frames (tools that print
 locals may still show a value) nor text an exception computes in a custom
 ``__str__`` from objects it hides. It never raises.
+
+:func:`sanitize_exception` fails closed where in-place scrubbing cannot reach:
+it scrubs, then renders the exception (``str``, ``repr``, the formatted
+traceback with its chain) and, if a registered value still shows, returns a
+:class:`~agentcore_auth.RedactedError` carrying the original type's name and
+the redacted text, to be raised ``from None`` outside the ``except`` block.
 """
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
+from ._exceptions import RedactedError
 from ._redact import Redactor, default_redactor
 
-__all__ = ["scrub_exception"]
+__all__ = ["leaks", "sanitize_exception", "scrub_exception"]
 
 
 def scrub_exception(exc: BaseException, redactor: Redactor | None = None) -> BaseException:
@@ -99,3 +107,50 @@ def _scrub_http_message(message: Any, redactor: Redactor) -> None:
     content = getattr(message, "_content", None)
     if isinstance(content, bytes):
         message._content = redactor.redact_bytes(content)
+
+
+def sanitize_exception(exc: BaseException, redactor: Redactor | None = None) -> BaseException:
+    """Scrub ``exc`` in place; return it if no rendering shows a value, else a stand-in.
+
+    The stand-in is a :class:`~agentcore_auth.RedactedError` whose message is
+    ``"<original type>: <redacted str(exc)>"``. Raise it outside the ``except``
+    block that caught ``exc`` (and ``from None``) so that neither ``__cause__``
+    nor ``__context__`` refers to the original.
+
+    Args:
+        exc: the exception leaving our code.
+        redactor: the registry to use; default :func:`default_redactor`.
+
+    Returns:
+        ``exc`` itself when it is clean after scrubbing, otherwise the stand-in.
+    """
+    redactor = redactor or default_redactor()
+    scrub_exception(exc, redactor)
+    if not leaks(exc, redactor):
+        return exc
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else (
+        f"{kind.__module__}.{kind.__qualname__}")
+    text = redactor.redact(_render(str, exc))
+    return RedactedError(f"{name}: {text}" if text else name, original_type=name)
+
+
+def leaks(exc: BaseException, redactor: Redactor) -> bool:
+    """Whether ``str``, ``repr`` or the formatted traceback of ``exc`` shows a registered value."""
+    for render in (str, repr, _format):
+        text = _render(render, exc)
+        if redactor.redact(text) is not text:
+            return True
+    return False
+
+
+def _format(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
+
+
+def _render(render: Any, exc: BaseException) -> str:
+    try:
+        text = render(exc)
+    except Exception:  # a __str__ that raises renders as nothing, like traceback does
+        return ""
+    return text if isinstance(text, str) else ""

@@ -117,3 +117,33 @@ def test_never_raises(redactor: Redactor) -> None:
 
     exc = StubbornError(SECRET)
     assert scrub_exception(exc, redactor) is exc
+
+
+class _ComputedMessageError(Exception):
+    """Computes its text from state in-place scrubbing cannot reach (like pydantic's)."""
+
+    def __init__(self, hidden: object) -> None:
+        super().__init__()
+        self._hidden = [hidden]
+
+    def __str__(self) -> str:
+        return f"input_value={''.join(self._hidden[0])!r}"  # type: ignore[arg-type]
+
+
+def test_sanitize_replaces_an_exception_whose_text_is_computed() -> None:
+    from agentcore_auth import RedactedError
+    from agentcore_auth._scrub import sanitize_exception
+
+    redactor = Redactor()
+    secret = "sk-computed-0123456789"
+    redactor.register(secret, name="crm")
+    original = _ComputedMessageError(tuple(secret))
+    out = sanitize_exception(original, redactor)
+    assert isinstance(out, RedactedError)
+    assert out.original_type.endswith("_ComputedMessageError")
+    assert "[REDACTED:crm]" in str(out) and secret not in repr(out)
+    clean = ValueError("nothing secret here")
+    assert sanitize_exception(clean, redactor) is clean
+    scrubbable = ValueError(f"key={secret}")
+    assert sanitize_exception(scrubbable, redactor) is scrubbable
+    assert secret not in str(scrubbable)
