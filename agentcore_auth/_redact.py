@@ -33,6 +33,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from ._match import MATCHERS, Sub, available_matcher
+from ._objwalk import ATOMS as _ATOMS
+from ._objwalk import empty_like, rebuild, walk_object
 from ._secret import Secret
 
 __all__ = [
@@ -340,25 +342,30 @@ class Redactor:
         return data if result is text else result.encode("utf-8", "surrogateescape")
 
     def redact_obj(self, obj: Any) -> Any:
-        """Return a scrubbed copy of ``obj``.
+        """Return a scrubbed copy of ``obj``, of the same type.
 
-        Walks dicts (keys and values), lists, tuples (named ones too), sets and
-        frozensets; redacts ``str``, ``bytes`` and ``bytearray``. String values
-        under a sensitive key are replaced by ``[REDACTED]``. Anything else,
-        including objects with attributes, is returned unchanged (not copied).
-        Reference cycles are kept as cycles.
+        Walks mappings (keys and values), sequences, sets, pydantic models and
+        dataclasses (their fields; the copy is made without re-validating, so a
+        frozen model or a ``__post_init__`` is no obstacle); redacts ``str``,
+        ``bytes`` and ``bytearray``. String values under a sensitive key are
+        replaced by ``[REDACTED]``. Builtin containers, models and dataclasses are
+        always copied; other containers only when something in them changed.
+        Anything else is returned unchanged (not copied). Reference cycles are
+        kept as cycles.
         """
         return self._walk(obj, {})
 
     def _walk(self, obj: Any, memo: dict[int, Any]) -> Any:
         if isinstance(obj, str):
             return self.redact(obj)
+        if type(obj) in _ATOMS:
+            return obj
         if isinstance(obj, bytes | bytearray):
             return type(obj)(self.redact_bytes(bytes(obj)))
         if id(obj) in memo:
             return memo[id(obj)]
         if isinstance(obj, dict):
-            out: dict[Any, Any] = {}
+            out: dict[Any, Any] = {} if type(obj) is dict else empty_like(obj)
             memo[id(obj)] = out
             for key, item in obj.items():
                 if isinstance(key, str) and self._is_sensitive(key):
@@ -369,16 +376,16 @@ class Redactor:
                 out[self._walk(key, memo)] = self._walk(item, memo)
             return out
         if isinstance(obj, list):
-            items: list[Any] = []
+            items: list[Any] = [] if type(obj) is list else empty_like(obj)
             memo[id(obj)] = items
             items.extend(self._walk(item, memo) for item in obj)
             return items
         if isinstance(obj, tuple):
             scrubbed = [self._walk(item, memo) for item in obj]
-            return type(obj)(*scrubbed) if hasattr(obj, "_fields") else tuple(scrubbed)
+            return type(obj)(*scrubbed) if hasattr(obj, "_fields") else rebuild(obj, scrubbed)
         if isinstance(obj, set | frozenset):
-            return type(obj)(self._walk(item, memo) for item in obj)
-        return obj
+            return rebuild(obj, [self._walk(item, memo) for item in obj])
+        return walk_object(obj, memo, self._walk)
 
     def _is_sensitive(self, key: str) -> bool:
         return bool(self.sensitive_keys) and key.lower().replace("-", "_") in self.sensitive_keys
