@@ -4,7 +4,9 @@ They take the parameters of ``bedrock_agentcore.identity.auth``'s decorators, wi
 the same names and meanings, so migrating is changing the import line. What they
 add: a cached, coalesced resolver; one refetch when the downstream API refuses the
 credential; the injected parameter hidden from the visible signature (so no tool
-schema offers it to a model); secrets scrubbed from escaping exceptions.
+schema offers it to a model); and nothing leaving the function holds a secret:
+return values and streamed items are scrubbed (``scrub_result=False`` opts out),
+exceptions are scrubbed or, failing that, replaced (see ``_outbound.py``).
 
 The kind of function (sync, async, generator, async generator) is decided once, at
 decoration time, and one of four tiny wrappers is returned. All of them call
@@ -22,6 +24,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
+from ._outbound import Outbound
 from ._rejection import CredentialBinding, TokenPoller, call_async, call_sync
 from ._resolver import CredentialResolver, OnAuthUrl
 from ._secret import Secret
@@ -40,6 +43,7 @@ def requires_api_key(
     reject_statuses: Iterable[int] = (401,),
     reject_exceptions: Sequence[type[BaseException]] = (),
     inject_as: type[str] | type[Secret] = str,
+    scrub_result: bool = True,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Inject the API key of credential provider ``provider_name`` as keyword ``into``.
 
@@ -59,6 +63,13 @@ def requires_api_key(
         reject_exceptions: further exception types meaning the same. A tool may
             also raise :class:`CredentialRejectedError` itself.
         inject_as: ``str`` (the plain value, as the official SDK) or :class:`Secret`.
+        scrub_result: redact every registered value from the return value (strings,
+            bytes, mappings, sequences, pydantic models and dataclasses, recursively,
+            giving back the same types) and from each item a generator yields. Set it
+            to ``False`` only for a tool whose result must carry a credential (and
+            make sure no framework traces or shows that result). Exceptions are
+            always scrubbed; one whose text still shows a value after scrubbing (a
+            computed message) is replaced by :class:`RedactedError`, raised ``from None``.
 
     Returns:
         A decorator for sync or async functions and generators.
@@ -77,7 +88,7 @@ def requires_api_key(
     return _decorator(CredentialBinding(
         decorator="requires_api_key", request=request, into=into, inject_as=inject_as,
         resolver=resolver, reject_statuses=reject_statuses, reject_exceptions=reject_exceptions,
-    ))
+    ), scrub_result)
 
 
 def requires_access_token(
@@ -99,11 +110,13 @@ def requires_access_token(
     reject_statuses: Iterable[int] = (401,),
     reject_exceptions: Sequence[type[BaseException]] = (),
     inject_as: type[str] | type[Secret] = str,
+    scrub_result: bool = True,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Inject an OAuth2 access token from credential provider ``provider_name`` as ``into``.
 
     A drop-in for ``bedrock_agentcore.identity.auth.requires_access_token``; see
-    :func:`requires_api_key` for ``into``, ``resolver``, ``reject_*`` and ``inject_as``.
+    :func:`requires_api_key` for ``into``, ``resolver``, ``reject_*``, ``inject_as`` and
+    ``scrub_result``.
 
     For USER_FEDERATION the user's identity comes from
     :func:`agentcore_auth.identity_context` or the AgentCore Runtime. When the user
@@ -140,6 +153,7 @@ def requires_access_token(
         reject_statuses: see :func:`requires_api_key`.
         reject_exceptions: see :func:`requires_api_key`.
         inject_as: see :func:`requires_api_key`.
+        scrub_result: see :func:`requires_api_key`.
 
     Returns:
         A decorator for sync or async functions and generators.
@@ -153,26 +167,31 @@ def requires_access_token(
         decorator="requires_access_token", request=request, into=into, inject_as=inject_as,
         resolver=resolver, reject_statuses=reject_statuses, reject_exceptions=reject_exceptions,
         on_auth_url=on_auth_url, wait_for_consent=wait_for_consent, token_poller=token_poller,
-    ))
+    ), scrub_result)
 
 
-def _decorator(binding: CredentialBinding) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def _decorator(binding: CredentialBinding,
+               scrub_result: bool) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    if not isinstance(scrub_result, bool):
+        raise ConfigurationError(f"{binding.decorator}(scrub_result=...) must be True or False")
+    out = Outbound(binding, scrub_result)
+
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        return _wrap(func, binding)  # type: ignore[no-any-return]
+        return _wrap(func, binding, out)  # type: ignore[no-any-return]
 
     return decorate
 
 
-def _wrap(func: Callable[..., Any], binding: CredentialBinding) -> Any:
+def _wrap(func: Callable[..., Any], binding: CredentialBinding, out: Outbound) -> Any:
     signature, limit = _visible_signature(func, binding)
     if inspect.isasyncgenfunction(func):
-        wrapper = _async_generator_wrapper(func, binding, limit)
+        wrapper = _async_generator_wrapper(func, binding, out, limit)
     elif inspect.iscoroutinefunction(func):
-        wrapper = _async_wrapper(func, binding, limit)
+        wrapper = _async_wrapper(func, binding, out, limit)
     elif inspect.isgeneratorfunction(func):
-        wrapper = _generator_wrapper(func, binding, limit)
+        wrapper = _generator_wrapper(func, binding, out, limit)
     else:
-        wrapper = _sync_wrapper(func, binding, limit)
+        wrapper = _sync_wrapper(func, binding, out, limit)
     functools.update_wrapper(wrapper, func)
     # Schema builders read __signature__ (via inspect.signature) and __annotations__
     # (via get_type_hints): neither may mention the injected parameter.
@@ -182,61 +201,97 @@ def _wrap(func: Callable[..., Any], binding: CredentialBinding) -> Any:
     return wrapper
 
 
-def _sync_wrapper(func: Callable[..., Any], binding: CredentialBinding,
+# Each wrapper raises a sanitized stand-in *after* its ``except`` block, so that the
+# stand-in's __context__ is not the original exception (``from None`` alone only
+# hides it from tracebacks; frameworks walking the chain would still reach it).
+
+
+def _sync_wrapper(func: Callable[..., Any], binding: CredentialBinding, out: Outbound,
                   limit: int | None) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         _check_positional(func, args, limit)
-        return call_sync(binding, kwargs, lambda kw: func(*args, **kw))
+        try:
+            result = call_sync(binding, kwargs, lambda kw: func(*args, **kw))
+        except Exception as exc:
+            error = out.exception(exc)
+            if error is exc:
+                raise
+        else:
+            return out.result(result)
+        raise error from None
 
     return wrapper
 
 
-def _async_wrapper(func: Callable[..., Any], binding: CredentialBinding,
+def _async_wrapper(func: Callable[..., Any], binding: CredentialBinding, out: Outbound,
                    limit: int | None) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         _check_positional(func, args, limit)
-        return await call_async(binding, kwargs, lambda kw: func(*args, **kw))
+        try:
+            result = await call_async(binding, kwargs, lambda kw: func(*args, **kw))
+        except Exception as exc:
+            error = out.exception(exc)
+            if error is exc:
+                raise
+        else:
+            return out.result(result)
+        raise error from None
 
     return wrapper
 
 
-def _generator_wrapper(func: Callable[..., Any], binding: CredentialBinding,
+def _generator_wrapper(func: Callable[..., Any], binding: CredentialBinding, out: Outbound,
                        limit: int | None) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         _check_positional(func, args, limit)
-        gen, first, done = call_sync(binding, kwargs, lambda kw: _start(func(*args, **kw)))
-        if done:
-            return first
-        return (yield from _forward(gen, first, binding))
+        try:
+            gen, first, done = call_sync(binding, kwargs, lambda kw: _start(func(*args, **kw)))
+        except Exception as exc:
+            error = out.exception(exc)
+            if error is exc:
+                raise
+        else:
+            if done:
+                return out.result(first)
+            return (yield from _forward(gen, first, out))
+        raise error from None
 
     return wrapper
 
 
 def _async_generator_wrapper(func: Callable[..., Any], binding: CredentialBinding,
-                             limit: int | None) -> Callable[..., Any]:
+                             out: Outbound, limit: int | None) -> Callable[..., Any]:
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         _check_positional(func, args, limit)
-        agen, item, done = await call_async(binding, kwargs,
-                                            lambda kw: _astart(func(*args, **kw)))
-        if done:
-            return
-        # The async twin of _forward (async generators cannot ``yield from``).
         try:
-            while True:
-                try:
-                    sent = yield item
-                except GeneratorExit:
-                    await agen.aclose()
-                    raise
-                except BaseException as exc:
-                    item = await agen.athrow(exc)
-                else:
-                    item = await agen.asend(sent)
-        except StopAsyncIteration:
-            return
+            agen, item, done = await call_async(binding, kwargs,
+                                                lambda kw: _astart(func(*args, **kw)))
         except Exception as exc:
-            binding.scrub(exc)
-            raise
+            error = out.exception(exc)
+            if error is exc:
+                raise
+        else:
+            if done:
+                return
+            # The async twin of _forward (async generators cannot ``yield from``).
+            try:
+                while True:
+                    try:
+                        sent = yield out.result(item)
+                    except GeneratorExit:
+                        await agen.aclose()
+                        raise
+                    except BaseException as exc:
+                        item = await agen.athrow(exc)
+                    else:
+                        item = await agen.asend(sent)
+            except StopAsyncIteration:
+                return
+            except Exception as exc:
+                error = out.exception(exc)
+                if error is exc:
+                    raise
+        raise error from None
 
     return wrapper
 
@@ -257,12 +312,12 @@ async def _astart(agen: AsyncGenerator[Any, Any]) -> tuple[AsyncGenerator[Any, A
 
 
 def _forward(gen: Generator[Any, Any, Any], item: Any,
-             binding: CredentialBinding) -> Generator[Any, Any, Any]:
-    """Relay ``item`` and the rest of ``gen``, with ``send``/``throw``/``close`` passed through."""
+             out: Outbound) -> Generator[Any, Any, Any]:
+    """Relay ``item`` and the rest of ``gen`` scrubbed, with ``send``/``throw``/``close``."""
     try:
         while True:
             try:
-                sent = yield item
+                sent = yield out.result(item)
             except GeneratorExit:
                 gen.close()
                 raise
@@ -271,10 +326,12 @@ def _forward(gen: Generator[Any, Any, Any], item: Any,
             else:
                 item = gen.send(sent)
     except StopIteration as stop:
-        return stop.value
+        return out.result(stop.value)
     except Exception as exc:
-        binding.scrub(exc)
-        raise
+        error = out.exception(exc)
+        if error is exc:
+            raise
+    raise error from None
 
 
 def _check_positional(func: Callable[..., Any], args: tuple[Any, ...], limit: int | None) -> None:

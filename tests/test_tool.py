@@ -145,7 +145,7 @@ def test_positional_only_parameter_is_refused(resolver: CredentialResolver) -> N
 def test_var_kwargs_receive_the_credential(resolver: CredentialResolver) -> None:
     """With **kwargs and no named parameter, the value arrives in kwargs."""
 
-    @requires_api_key(provider_name="weather", resolver=resolver)
+    @requires_api_key(scrub_result=False, provider_name="weather", resolver=resolver)
     def forecast(city: str, **kwargs: Any) -> str:
         return str(kwargs["api_key"])
 
@@ -155,7 +155,7 @@ def test_var_kwargs_receive_the_credential(resolver: CredentialResolver) -> None
 def test_positional_or_keyword_parameter(resolver: CredentialResolver) -> None:
     """Parameters after a positional-or-keyword `into` become keyword-only."""
 
-    @requires_api_key(provider_name="weather", resolver=resolver)
+    @requires_api_key(scrub_result=False, provider_name="weather", resolver=resolver)
     def forecast(city: str, api_key: str, units: str = "C") -> tuple[str, str, str]:
         return city, api_key, units
 
@@ -181,7 +181,7 @@ def test_methods_are_decorated(resolver: CredentialResolver) -> None:
     """Methods work: self stays visible, api_key does not."""
 
     class Client:
-        @requires_api_key(provider_name="weather", resolver=resolver)
+        @requires_api_key(scrub_result=False, provider_name="weather", resolver=resolver)
         def forecast(self, city: str, *, api_key: str) -> str:
             return api_key
 
@@ -217,7 +217,7 @@ def test_bad_arguments_fail_at_decoration() -> None:
 
 async def test_all_four_kinds_get_the_value(resolver: CredentialResolver) -> None:
     """Sync, async, generator and async generator tools all receive the key."""
-    deco = requires_api_key(provider_name="weather", resolver=resolver)
+    deco = requires_api_key(scrub_result=False, provider_name="weather", resolver=resolver)
 
     @deco
     def sync(*, api_key: str) -> str:
@@ -249,7 +249,7 @@ async def test_sync_tool_inside_running_loop_uses_no_thread_pool(
     monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "submit", refuse)
     asyncio.get_running_loop()
 
-    @requires_api_key(provider_name="weather", resolver=resolver)
+    @requires_api_key(scrub_result=False, provider_name="weather", resolver=resolver)
     def forecast(*, api_key: str) -> str:
         return api_key
 

@@ -141,7 +141,7 @@ def test_on_auth_url_then_wait(source: OAuthSource, resolver: CredentialResolver
     source.consent_needed = True
 
     @requires_access_token(provider_name="github", scopes=["repo"], auth_flow="USER_FEDERATION",
-                           on_auth_url=source.grant, resolver=resolver)
+                           scrub_result=False, on_auth_url=source.grant, resolver=resolver)
     def tool(*, access_token: str) -> str:
         return access_token
 
@@ -160,7 +160,7 @@ async def test_async_on_auth_url_then_wait(source: OAuthSource,
         source.grant(url)
 
     @requires_access_token(provider_name="github", scopes=["repo"], auth_flow="USER_FEDERATION",
-                           on_auth_url=show, resolver=resolver)
+                           scrub_result=False, on_auth_url=show, resolver=resolver)
     async def tool(*, access_token: str) -> str:
         return access_token
 
@@ -188,7 +188,8 @@ async def test_token_poller_async(source: OAuthSource, resolver: CredentialResol
     poller = Poller("tok-polled-5555555555")
 
     @requires_access_token(provider_name="github", scopes=["repo"], auth_flow="USER_FEDERATION",
-                           on_auth_url=urls.append, token_poller=poller, resolver=resolver)
+                           scrub_result=False, on_auth_url=urls.append, token_poller=poller,
+                           resolver=resolver)
     async def tool(*, access_token: str) -> str:
         return access_token
 
@@ -204,7 +205,8 @@ def test_token_poller_sync_tool(in_loop: bool, source: OAuthSource,
     source.consent_needed = True
 
     @requires_access_token(provider_name="github", scopes=["repo"], auth_flow="USER_FEDERATION",
-                           token_poller=Poller("tok-polled-6666666666"), resolver=resolver)
+                           scrub_result=False, token_poller=Poller("tok-polled-6666666666"),
+                           resolver=resolver)
     def tool(*, access_token: str) -> str:
         return access_token
 
