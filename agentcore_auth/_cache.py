@@ -74,12 +74,14 @@ class CacheEntry:
 class Flight:
     """One upstream fetch under way: the leader's handle to report its outcome."""
 
-    __slots__ = ("key", "future", "stale")
+    __slots__ = ("key", "future", "stale", "served_stale", "upstream_s")
 
     def __init__(self, key: Hashable, stale: CacheEntry | None) -> None:
         self.key = key
         self.future: Future[Secret] = Future()
         self.stale = stale
+        self.served_stale = False  # the fetch failed and ``stale`` was served instead
+        self.upstream_s: float | None = None  # how long the source took (telemetry)
 
     def __repr__(self) -> str:
         return f"Flight(done={self.future.done()})"
@@ -239,6 +241,7 @@ class CredentialCache:
                 counts["stale_serves"] += 1
         if serve_stale:
             assert stale is not None
+            flight.served_stale = True
             logger.warning(
                 "serving a stale credential (%s, expired %.1fs ago) because the source is "
                 "unavailable: %s",

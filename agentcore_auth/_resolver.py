@@ -13,6 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any
 
+from . import _telemetry
 from ._arn import validate_provider_name
 from ._cache import CacheStats, CredentialCache, Flight
 from ._concurrency import WorkerPool, await_future
@@ -159,7 +160,8 @@ class CredentialResolver:
     ) -> Secret:
         """The API key of credential provider ``provider_name``."""
         request = _api_key_request(provider_name)
-        if workload_access_token is None and user_id is None and user_token is None:
+        if (workload_access_token is None and user_id is None and user_token is None
+                and _telemetry.observer is None):
             # The hot path: one dict lookup under the cache's lock.
             secret, future, flight = self._cache.lookup(request.cache_key)
             if secret is not None:
@@ -181,7 +183,8 @@ class CredentialResolver:
     ) -> Secret:
         """Async twin of :meth:`get_api_key`; never blocks the event loop."""
         request = _api_key_request(provider_name)
-        if workload_access_token is None and user_id is None and user_token is None:
+        if (workload_access_token is None and user_id is None and user_token is None
+                and _telemetry.observer is None):
             # The hot path, as in get_api_key: a hit needs no second coroutine.
             secret, future, flight = self._cache.lookup(request.cache_key)
             if secret is not None:
@@ -312,6 +315,8 @@ class CredentialResolver:
     def resolve(self, request: CredentialRequest, *, identity: Identity | None = None) -> Secret:
         """Resolve a prepared :class:`CredentialRequest` (what the decorators call)."""
         identity = identity or current_identity()
+        if _telemetry.observer is not None:
+            return self._observed(_telemetry.observer, request, identity)
         key = self._key(request, identity)
         secret, future, flight = self._cache.lookup(key, force=request.force_authentication)
         if secret is not None:
@@ -330,6 +335,8 @@ class CredentialResolver:
         and reaches the other waiters.
         """
         identity = identity or current_identity()
+        if _telemetry.observer is not None:
+            return await self._aobserved(_telemetry.observer, request, identity)
         key = self._key(request, identity)
         secret, future, flight = self._cache.lookup(key, force=request.force_authentication)
         if secret is not None:
@@ -338,6 +345,48 @@ class CredentialResolver:
             self._submit(flight, request, identity)
         assert future is not None
         return await await_future(future)
+
+    # The observed twins of resolve/aresolve (agentcore_auth.otel turned telemetry on):
+    # the same steps inside the observer's context, which also makes its span current
+    # for the fetch (a fetch in the worker pool runs in a copy of this context).
+
+    def _observed(self, observer: _telemetry.Observer, request: CredentialRequest,
+                  identity: Identity | None) -> Secret:
+        with observer.resolution(request, self._source_name()) as record:
+            secret, future, flight = self._cache.lookup(
+                self._key(request, identity), force=request.force_authentication)
+            if secret is not None:
+                record.outcome = "hit"
+                return secret
+            record.outcome = "miss" if flight is not None else "coalesced"
+            if flight is not None:
+                self._fetch(flight, request, identity)
+            assert future is not None
+            try:
+                return future.result()
+            finally:
+                _settle(record, flight)
+
+    async def _aobserved(self, observer: _telemetry.Observer, request: CredentialRequest,
+                         identity: Identity | None) -> Secret:
+        with observer.resolution(request, self._source_name()) as record:
+            secret, future, flight = self._cache.lookup(
+                self._key(request, identity), force=request.force_authentication)
+            if secret is not None:
+                record.outcome = "hit"
+                return secret
+            record.outcome = "miss" if flight is not None else "coalesced"
+            if flight is not None:
+                self._submit(flight, request, identity)
+            assert future is not None
+            try:
+                return await await_future(future)
+            finally:
+                _settle(record, flight)
+
+    def _source_name(self) -> str | None:
+        name = getattr(self.source, "name", None)
+        return name if isinstance(name, str) else None
 
     def _submit(
         self, flight: Flight, request: CredentialRequest, identity: Identity | None
@@ -364,12 +413,18 @@ class CredentialResolver:
             key = target._origin
             if key is None:
                 return 0
-            return int(self._cache.invalidate(key, if_value=target))
-        validate_provider_name(target)
-        wanted = Secret(if_value) if isinstance(if_value, str) else if_value
-        return self._cache.invalidate_where(
-            lambda secret: secret.name == target and (wanted is None or secret == wanted)
-        )
+            dropped = int(self._cache.invalidate(key, if_value=target))
+            name = target.name
+        else:
+            validate_provider_name(target)
+            wanted = Secret(if_value) if isinstance(if_value, str) else if_value
+            dropped = self._cache.invalidate_where(
+                lambda secret: secret.name == target and (wanted is None or secret == wanted)
+            )
+            name = target
+        if dropped and _telemetry.observer is not None:
+            _telemetry.observer.invalidated(name, dropped)
+        return dropped
 
     def clear(self) -> None:
         """Forget every cached credential."""
@@ -412,7 +467,11 @@ class CredentialResolver:
                 from ._logging import ensure_log_redaction
 
                 ensure_log_redaction()
-            credential = self.source.fetch(request, identity)
+            started = time.perf_counter()
+            try:
+                credential = self.source.fetch(request, identity)
+            finally:
+                flight.upstream_s = time.perf_counter() - started
             secret = credential.secret
             if secret.name != request.provider_name:  # invalidate(name) matches on it
                 secret = Secret(secret.reveal(), name=request.provider_name)
@@ -461,6 +520,14 @@ class CredentialResolver:
             interval=self._consent_interval,
             clock=self._timer,
         )
+
+
+def _settle(record: _telemetry.Resolution, flight: Flight | None) -> None:
+    """What the fetch this caller led tells the observer: latency, stale serve."""
+    if flight is not None:
+        record.upstream_s = flight.upstream_s
+        if flight.served_stale:
+            record.outcome = "stale"
 
 
 _default: CredentialResolver | None = None
