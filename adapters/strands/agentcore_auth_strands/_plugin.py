@@ -9,7 +9,9 @@ Three attachment points, all registered in :meth:`AgentCoreAuthPlugin.init_agent
   model is sent (a copy: Strands hands middleware defensive copies);
 - an ``AfterToolCallEvent`` hook scrubs every tool result before it enters the
   history, and asks Strands to retry a call refused with
-  :class:`~agentcore_auth.CredentialRejectedError`.
+  :class:`~agentcore_auth.CredentialRejectedError`;
+- the same middleware scrubs what a streaming tool yields (``ToolStreamEvent``
+  data) before ``stream_async`` consumers and the ``callback_handler`` see it.
 """
 
 from __future__ import annotations
@@ -200,6 +202,17 @@ class AgentCoreAuthPlugin(Plugin):
         return ctx.replace(messages=self._redact(ctx.messages),
                            system_prompt=self._redact(ctx.system_prompt))
 
+    def _scrub_stream_event(self, event: TypedEvent) -> TypedEvent:
+        """Scrub a streamed item (``{"tool_stream_event": {"data": ...}}``) in place.
+
+        Decorated tools already yield scrubbed items; this covers any other tool.
+        The event is matched by its payload, as ``ToolStreamEvent`` is not public.
+        """
+        payload = event.get("tool_stream_event")
+        if isinstance(payload, dict) and "data" in payload:
+            payload["data"] = self._redact(payload["data"])
+        return event
+
     def _after_tool_call(self, event: AfterToolCallEvent) -> None:
         """Scrub the result; retry a call whose credential was refused."""
         event.result = self._redact(event.result)
@@ -238,7 +251,7 @@ class AgentCoreAuthPlugin(Plugin):
                 if isinstance(event, ToolResultEvent):
                     result = event  # held back: it may become an interrupt
                 else:
-                    yield event
+                    yield self._scrub_stream_event(event)
         finally:
             await events.aclose()
         pending = _find(result.exception, AuthorizationRequiredError) if result else None
