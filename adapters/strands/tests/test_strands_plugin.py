@@ -39,9 +39,10 @@ def history_text(agent: Agent) -> str:
     return json.dumps(agent.messages, default=repr)
 
 
-def forecast_tool(weather: Any) -> Any:
+def forecast_tool(weather: Any, scrub_result: bool = True) -> Any:
     @tool
-    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver)
+    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver,
+                      scrub_result=scrub_result)
     def forecast(city: str, *, api_key: str) -> dict[str, Any]:
         """The weather in a city (the API echoes the key it received)."""
         response = httpx.get(weather.url, params={"echo": 1}, headers={"x-api-key": api_key})
@@ -61,16 +62,50 @@ def test_tool_spec_has_no_credential_parameter(weather: Any) -> None:
     assert "api_key" not in json.dumps(spec)
 
 
-def test_echoed_key_never_reaches_the_model(weather: Any) -> None:
-    """The API echoes the key; the model and the history get it redacted (control: no plugin)."""
+@pytest.mark.parametrize(("plugin", "scrub_result"), [(False, False), (True, False),
+                                                     (False, True), (True, True)])
+def test_echoed_key_never_reaches_the_model(weather: Any, plugin: bool,
+                                            scrub_result: bool) -> None:
+    """The API echoes the key; either layer (the plugin, the decorator) keeps it from the model.
+
+    Control: neither layer, and the key reaches the model and the history.
+    """
+    model = ScriptedModel([Call("forecast", {"city": "Paris"})])
+    agent = make_agent(model, [forecast_tool(weather, scrub_result)],
+                       AgentCoreAuthPlugin() if plugin else None)
+    agent("weather in Paris?")
+    (result,) = tool_results(model.requests[-1]["messages"])
+    assert result["status"] == "success"
+    assert '"ok": true' in result["content"][0]["text"]  # the API accepted the real key
+    leaked = weather.key in model.seen() or weather.key in history_text(agent)
+    assert leaked is not (plugin or scrub_result)
+
+
+def test_streamed_items_are_scrubbed_for_stream_consumers(weather: Any) -> None:
+    """A plain streaming tool yielding the key: stream_async and the callback handler see it
+    redacted with the plugin (control: without it, both see the key)."""
+    resolver = weather.resolver
+
+    @tool
+    async def streaming(city: str) -> Any:
+        """Streams progress, then answers."""
+        key = (await resolver.aget_api_key(weather.provider)).reveal()
+        yield {"progress": f"calling with {key}"}
+        yield f"done for {city}"
+
     for plugin in (None, AgentCoreAuthPlugin()):
-        model = ScriptedModel([Call("forecast", {"city": "Paris"})])
-        agent = make_agent(model, [forecast_tool(weather)], plugin)
-        agent("weather in Paris?")
-        (result,) = tool_results(model.requests[-1]["messages"])
-        assert result["status"] == "success"
-        assert '"ok": true' in result["content"][0]["text"]  # the API accepted the real key
-        leaked = weather.key in model.seen() or weather.key in history_text(agent)
+        seen: list[str] = []
+        model = ScriptedModel([Call("streaming", {"city": "Paris"})])
+        agent = Agent(model=model, tools=[streaming], plugins=[plugin] if plugin else [],
+                      callback_handler=lambda _seen=seen, **kwargs: _seen.append(repr(kwargs)))
+
+        async def consume(agent: Agent = agent) -> list[str]:
+            return [repr(event) async for event in agent.stream_async("go")]
+
+        events = asyncio.run(consume())
+        streamed = [e for e in events if "tool_stream_event" in e]
+        assert streamed and any("progress" in e for e in streamed)
+        leaked = any(weather.key in text for text in events + seen)
         assert leaked is (plugin is None)
 
 
