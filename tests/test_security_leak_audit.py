@@ -18,6 +18,16 @@ message the model was sent.
 What the test itself does is not the library's doing: secrets are created and
 rotated with logging switched off, and records from the emulator's own request
 threads (which read secrets server-side, as AWS would) are left out.
+
+A second audit runs a real Strands agent with telemetry on, under both GenAI
+conventions (Strands' default and ``OTEL_SEMCONV_STABILITY_OPT_IN=
+gen_ai_latest_experimental``), whose tools (one returning, one streaming) call
+an API that echoes the key. It searches the spans exported through an in-memory
+exporter, every ``stream_async`` event, every ``callback_handler`` argument, the
+event-loop metrics (``get_summary()``), the model's input and the history. A
+control run without the protections (``scrub_result=False``, no plugin, no
+:class:`RedactingSpanProcessor`) must leak into each of them, so the audit is
+known to look where the key would be.
 """
 
 from __future__ import annotations
@@ -319,3 +329,166 @@ def test_no_registered_value_surfaces_anywhere(
                     break
     assert not leaks, "\n".join(leaks[:10])
     assert len(registered) >= 8  # keys, rotated keys, tokens, workload tokens
+
+
+# --- a real Strands agent with telemetry on ------------------------------------------------
+
+
+class SwitchProcessor:
+    """The global tracer provider's one processor; each run plugs in its own chain.
+
+    OpenTelemetry's global provider can be set once per process, and Strands' tracer
+    reads it lazily, so the audit sets it once and switches what it feeds.
+    """
+
+    target: Any = None
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self.target is not None:
+            self.target.on_start(span, parent_context=parent_context)
+
+    def _on_ending(self, span: Any) -> None:
+        pass
+
+    def on_end(self, span: Any) -> None:
+        if self.target is not None:
+            self.target.on_end(span)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+_SWITCH = SwitchProcessor()
+
+
+def global_switch() -> SwitchProcessor:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        provider = TracerProvider()
+        provider.add_span_processor(_SWITCH)  # type: ignore[arg-type]
+        trace.set_tracer_provider(provider)
+    provider = trace.get_tracer_provider()
+    processors = provider._active_span_processor._span_processors  # type: ignore[attr-defined]
+    if _SWITCH not in processors:
+        provider.add_span_processor(_SWITCH)  # type: ignore[attr-defined]
+    return _SWITCH
+
+
+def span_texts(spans: Any) -> list[str]:
+    texts = []
+    for span in spans:
+        texts += [span.name, repr(dict(span.attributes or {})), str(span.status.description)]
+        texts += [e.name + repr(dict(e.attributes or {})) for e in span.events]
+        texts += [repr(dict(link.attributes or {})) for link in span.links]
+    return texts
+
+
+def run_strands_agent(world: World, protected: bool) -> dict[str, list[str]]:
+    """One agent run with two echoing tools; what each sink saw, by sink."""
+    strands = pytest.importorskip("strands")
+    from agentcore_auth_strands import AgentCoreAuthPlugin
+    from agentcore_auth_strands.testing import Call, ScriptedModel
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentcore_auth.otel import RedactingSpanProcessor
+
+    resolver = identity_resolver(world)
+
+    def echo(api_key: str, city: str) -> dict[str, Any]:
+        response = httpx.get(world.key_url, params={"echo": 1}, headers={"x-api-key": api_key})
+        response.raise_for_status()
+        return dict(response.json(), city=city)
+
+    @strands.tool
+    @requires_api_key(provider_name=world.key_provider, resolver=resolver,
+                      scrub_result=protected)
+    def forecast(city: str, *, api_key: str) -> dict[str, Any]:
+        """The weather in a city (the API echoes the key it received)."""
+        return echo(api_key, city)
+
+    @strands.tool
+    @requires_api_key(provider_name=world.key_provider, resolver=resolver,
+                      scrub_result=protected)
+    async def forecast_stream(city: str, *, api_key: str) -> AsyncIterator[Any]:
+        """The weather in a city, streamed (the API echoes the key it received)."""
+        yield {"progress": echo(api_key, city)}
+        yield echo(api_key, city)
+
+    exporter = InMemorySpanExporter()
+    chain = SimpleSpanProcessor(exporter)
+    global_switch().target = RedactingSpanProcessor(chain) if protected else chain
+    callbacks: list[str] = []
+    model = ScriptedModel([Call("forecast", {"city": "Paris"}),
+                           Call("forecast_stream", {"city": "Lyon"})], ["done"])
+    agent = strands.Agent(model=model, tools=[forecast, forecast_stream],
+                          plugins=[AgentCoreAuthPlugin()] if protected else [],
+                          callback_handler=lambda **kwargs: callbacks.append(repr(kwargs)))
+
+    async def consume() -> list[Any]:
+        return [event async for event in agent.stream_async("weather in Paris and Lyon?")]
+
+    try:
+        events = asyncio.run(consume())
+    finally:
+        global_switch().target = None
+    result = events[-1]["result"]
+    assert any("tool_stream_event" in event for event in events)
+    return {
+        "spans": span_texts(exporter.get_finished_spans()),
+        "stream events": [repr(event) for event in events],
+        "callback arguments": callbacks,
+        "event-loop metrics": [json.dumps(result.metrics.get_summary(), default=repr),
+                               repr(agent.event_loop_metrics)],
+        "model input and history": [model.seen(), json.dumps(agent.messages, default=repr)],
+    }
+
+
+def leaking_sinks(values: set[str], sinks: dict[str, list[str]]) -> dict[str, str]:
+    """For each sink holding any encoding of any value: an excerpt before it."""
+    found: dict[str, str] = {}
+    patterns = {p for value in values for p in secret_patterns(value)}
+    for sink, texts in sinks.items():
+        for text in texts:
+            hit = next((p for p in patterns if p in text), None)
+            if hit is not None:
+                at = text.index(hit)
+                found[sink] = text[max(0, at - 60):at]
+                break
+    return found
+
+
+@pytest.mark.parametrize("convention", ["default", "gen_ai_latest_experimental"])
+def test_strands_telemetry_streams_and_metrics_hold_no_value(
+        world: World, convention: str, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """Spans, stream events, callback arguments and metrics of a real agent: no value
+    (the control run, unprotected, leaks into each of them)."""
+    pytest.importorskip("strands")
+    import strands.telemetry.tracer as strands_tracer
+
+    if convention == "default":
+        monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
+    else:
+        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", convention)
+    # Strands reads the variable once, when its tracer singleton is made.
+    monkeypatch.setattr(strands_tracer, "_tracer_instance", None)
+    assert strands_tracer.get_tracer().use_latest_genai_conventions is (convention != "default")
+
+    registered_before = set(default_redactor()._values)
+    control = run_strands_agent(world, protected=False)
+    protected = run_strands_agent(world, protected=True)
+    out, err = capfd.readouterr()
+    protected["output"] = [out, err]
+    values = set(default_redactor()._values) - registered_before
+    values.add(identity_resolver(world).get_api_key(world.key_provider).reveal())
+    control_leaks = leaking_sinks(values, control)
+    assert set(control_leaks) == set(control), f"the control did not leak into: {control_leaks}"
+    if convention != "default":
+        assert any("gen_ai.tool.call.result" in text for text in protected["spans"])
+    assert not leaking_sinks(values, protected)
