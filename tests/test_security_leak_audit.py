@@ -2,8 +2,8 @@
 
 Exercised: the resolver (sync and async, API key and OAuth2), AgentCoreIdentitySource
 and SecretsManagerSource, the decorators (sync, async, generator, async generator,
-including a 401 refetch after rotation and a tool raising with the key in its
-message), httpx ``AgentCoreAuth`` (sync and async, header and query-parameter mode,
+including a 401 refetch after rotation, a tool raising with the key in its
+message and one raising a pydantic error whose message is computed from the key), httpx ``AgentCoreAuth`` (sync and async, header and query-parameter mode,
 with a 401 refetch), a Strands agent with ``AgentCoreAuthPlugin`` calling a tool
 whose API echoes the key, and the CLI's ``resolve`` and ``doctor``.
 
@@ -44,11 +44,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 
 from agentcore_auth import (
     AgentCoreIdentitySource,
     CredentialResolver,
+    RedactedError,
     SecretRef,
     SecretsManagerSource,
     default_redactor,
@@ -207,6 +209,13 @@ def exercise_decorators(world: World) -> None:
     def leaky_tool(*, api_key: str) -> None:
         raise RuntimeError(f"the API said no to {api_key} (Bearer {api_key})")
 
+    class Port(pydantic.BaseModel):
+        port: int
+
+    @requires_api_key(provider_name=world.key_provider, resolver=resolver)
+    def computed_tool(*, api_key: str) -> None:
+        Port.model_validate({"port": api_key})  # a message computed from input_value
+
     @requires_access_token(provider_name=world.oauth_provider, scopes=["read"], auth_flow="M2M",
                            resolver=resolver)
     def oauth_tool(*, access_token: str) -> int:
@@ -228,7 +237,9 @@ def exercise_decorators(world: World) -> None:
     assert oauth_tool() == 200
     with pytest.raises(RuntimeError) as info:
         leaky_tool()
-    world.see(info.value, sync_tool, async_tool, gen_tool, agen_tool, oauth_tool)
+    with pytest.raises(RedactedError) as computed:
+        computed_tool()
+    world.see(computed.value, info.value, sync_tool, async_tool, gen_tool, agen_tool, oauth_tool)
     for tool in (sync_tool, async_tool, gen_tool, agen_tool, oauth_tool):
         world.texts.append(str(inspect.signature(tool)) + repr(tool.__annotations__))
 
