@@ -3,8 +3,9 @@
 Exercised: the resolver (sync and async, API key and OAuth2), AgentCoreIdentitySource
 and SecretsManagerSource, the decorators (sync, async, generator, async generator,
 including a 401 refetch after rotation, a tool raising with the key in its
-message and one raising a pydantic error whose message is computed from the key), httpx ``AgentCoreAuth`` (sync and async, header and query-parameter mode,
-with a 401 refetch), a Strands agent with ``AgentCoreAuthPlugin`` calling a tool
+message and one raising a pydantic error whose message is computed from the key),
+httpx ``AgentCoreAuth`` (sync and async, header and query-parameter mode, with a
+401 refetch), a Strands agent with ``AgentCoreAuthPlugin`` calling a tool
 whose API echoes the key, and the CLI's ``resolve`` and ``doctor``.
 
 Searched, for every value the library registered during the audit and every
