@@ -34,21 +34,27 @@ class Outbound:
         scrub_result: scrub return values and yielded items (exceptions always are).
     """
 
-    __slots__ = ("_binding", "_scrub_result")
+    __slots__ = ("_binding", "_scrub_result", "_custom")
 
     def __init__(self, binding: CredentialBinding, scrub_result: bool) -> None:
         self._binding = binding
         self._scrub_result = scrub_result
+        # A given resolver's redactor is fixed; without one it is looked up per call.
+        self._custom = _custom_of(binding._resolver) if binding._resolver is not None else None
 
     def result(self, value: Any) -> Any:
         """``value`` with every registered value redacted (the same object if it holds none)."""
         if not self._scrub_result or type(value) in ATOMS:
             return value
-        redactor = default_redactor()
-        value = redactor.redact(value) if type(value) is str else redactor.redact_obj(value)
-        custom = self._custom_redactor()
-        if custom is not None:
-            value = custom.redact_obj(value)
+        custom = self._custom if self._binding._resolver is not None else _custom_of(
+            default_resolver())
+        for redactor in (default_redactor(), custom):
+            if redactor is None:
+                continue
+            if type(value) is str:
+                value = redactor.redact(value)
+            elif not _clean(value, redactor):
+                value = redactor.redact_obj(value)
         return value
 
     def exception(self, exc: Exception) -> BaseException:
@@ -60,17 +66,58 @@ class Outbound:
         if isinstance(exc, AuthorizationRequiredError):
             return exc
         leaving: BaseException = _sanitize(exc, default_redactor())
-        custom = self._custom_redactor()
+        resolver = self._binding._resolver or default_resolver()
+        custom = _custom_of(resolver)
         if custom is not None:
             leaving = _sanitize(leaving, custom)
         return leaving
 
-    def _custom_redactor(self) -> Redactor | None:
-        resolver = self._binding._resolver or default_resolver()
-        custom = getattr(resolver, "_redactor", None)
-        if isinstance(custom, Redactor) and custom is not default_redactor():
-            return custom
-        return None
+
+def _custom_of(resolver: object) -> Redactor | None:
+    """The resolver's own ``redactor=``, when it is not the process-wide one."""
+    custom = getattr(resolver, "_redactor", None)
+    if isinstance(custom, Redactor) and custom is not default_redactor():
+        return custom
+    return None
+
+
+_MAX_CHECK = 10_000  # items the pre-check looks at before it gives up (and walks)
+
+
+def _clean(value: Any, redactor: Redactor) -> bool:
+    """Whether a plain result (builtin containers of text) surely holds nothing to redact.
+
+    One matcher pass over all its strings, joined, instead of one per string; a
+    sensitive key, or any other type (models, dataclasses...), means "walk it".
+    """
+    texts: list[str] = []
+    todo = [value]
+    for _ in range(_MAX_CHECK):  # bounded: also ends on reference cycles
+        if not todo:
+            break
+        item = todo.pop()
+        kind = type(item)
+        if kind is str:
+            texts.append(item)
+        elif kind in ATOMS:
+            continue
+        elif kind is dict:
+            for key, inner in item.items():
+                if type(key) is str and redactor._is_sensitive(key) and isinstance(
+                        inner, str | bytes):
+                    return False
+                todo.append(key)
+                todo.append(inner)
+        elif kind is list or kind is tuple or kind is set or kind is frozenset:
+            todo.extend(item)
+        elif kind is bytes:
+            texts.append(item.decode("utf-8", "surrogateescape"))
+        else:
+            return False
+    else:
+        return False
+    text = "\x00".join(texts)
+    return redactor.redact(text) is text
 
 
 def _sanitize(exc: BaseException, redactor: Redactor) -> BaseException:

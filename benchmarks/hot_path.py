@@ -10,6 +10,11 @@ service on every call. Figures are medians and p99s of per-call means over
 batches (1,000 calls per sample; the official decorator: 1 call per sample),
 every case interleaved with the others round by round. SecretCache's
 samples are 100 calls (it deep-copies its cached response on every hit).
+
+Scrubbing at the source (issue #12) is measured against the wrapper as it was
+before it, rebuilt here from the same ``call_sync``/``call_async`` (so any other
+change to the hot path shows on both sides): a tool returning a short ``str`` (the
+scenario above) and one returning a small dict, sync and async, interleaved.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from ._wiring import Bench
 SCENARIO = "hot_path"
 HIT_TARGET_S = 2e-6
 OVERHEAD_TARGET_S = 5e-6
+SCRUB_TARGET_S = 1e-6  # issue #12: result scrubbing may add at most 1 us per cache-hit call
 
 
 def run(bench: Bench, quick: bool = False) -> list[Row]:
@@ -137,6 +143,7 @@ def _run(bench: Bench, quick: bool) -> list[Row]:
         set_target(row, "<= 0.5x peer", over_median <= 0.5 * best)
         rows.append(row)
 
+    rows += _scrub_rows(resolver, provider.name, n, rounds)
     rows += _official(bench, provider.name, tool, official_calls)
     rows += run_async(_async_rows(bench, resolver, provider.name, n, rounds, official_calls))
     resolver.close()
@@ -274,4 +281,91 @@ async def _async_rows(
             note="1 call/sample; official blocks the loop during its boto3 call",
         )
     )
+    return rows
+
+
+# --- scrubbing at the source: before and after, same run --------------------------------------
+
+
+def _binding(resolver: Any, provider: str) -> Any:
+    from agentcore_auth._credential import CredentialRequest
+    from agentcore_auth._rejection import CredentialBinding
+
+    return CredentialBinding(
+        decorator="requires_api_key", request=CredentialRequest(provider), into="api_key",
+        inject_as=str, resolver=resolver, reject_statuses=(401,), reject_exceptions=())
+
+
+def _before(func: Any, binding: Any) -> Any:
+    """The sync wrapper as it was before results were scrubbed (issue #12)."""
+    from agentcore_auth._rejection import call_sync
+    from agentcore_auth._tool import _check_positional
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_positional(func, args, None)
+        return call_sync(binding, kwargs, lambda kw: func(*args, **kw))
+
+    return wrapper
+
+
+def _abefore(func: Any, binding: Any) -> Any:
+    """The async wrapper as it was before results were scrubbed (issue #12)."""
+    from agentcore_auth._rejection import call_async
+    from agentcore_auth._tool import _check_positional
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_positional(func, args, None)
+        return await call_async(binding, kwargs, lambda kw: func(*args, **kw))
+
+    return wrapper
+
+
+def _scrub_rows(resolver: Any, provider: str, n: int, rounds: int) -> list[Row]:
+    """Decorated tools now (scrubbing what they return) against the pre-#12 wrapper."""
+    from agentcore_auth import requires_api_key
+
+    def text(city: str, *, api_key: str = "") -> str:
+        return city
+
+    def small(city: str, *, api_key: str = "") -> dict[str, Any]:
+        return {"city": city, "forecast": "sunny with light winds", "high_c": 21}
+
+    async def atext(city: str, *, api_key: str = "") -> str:
+        return city
+
+    async def asmall(city: str, *, api_key: str = "") -> dict[str, Any]:
+        return {"city": city, "forecast": "sunny with light winds", "high_c": 21}
+
+    binding = _binding(resolver, provider)
+    deco = requires_api_key(provider_name=provider, resolver=resolver)
+    sync_pairs = {"str": (deco(text), _before(text, binding)),
+                  "dict": (deco(small), _before(small, binding))}
+    async_pairs = {"str": (deco(atext), _abefore(atext, binding)),
+                   "dict": (deco(asmall), _abefore(asmall, binding))}
+    samplers = {}
+    for kind, (after, before) in sync_pairs.items():
+        samplers[f"after {kind}"] = batch(after, ("Paris",), n)
+        samplers[f"before {kind}"] = batch(before, ("Paris",), n)
+    results = interleave(samplers, rounds)
+
+    async def run_async_pairs() -> dict[str, list[float]]:
+        asamplers = {}
+        for kind, (after, before) in async_pairs.items():
+            asamplers[f"after {kind}"] = abatch(after, ("Paris",), n)
+            asamplers[f"before {kind}"] = abatch(before, ("Paris",), n)
+        return await ainterleave(asamplers, rounds)
+
+    aresults = run_async(run_async_pairs())
+    rows: list[Row] = []
+    for colour, res in (("sync", results), ("async", aresults)):
+        for kind in ("str", "dict"):
+            after, before = res[f"after {kind}"], res[f"before {kind}"]
+            rows.append(time_row(
+                SCENARIO, f"decorated tool returning a {kind} ({colour}), after vs before #12",
+                after, before, "same wrapper without result scrubbing"))
+            growth = [a - b for a, b in zip(after, before, strict=True)]
+            row = time_row(SCENARIO, f"result scrubbing cost ({colour}, {kind} result), per call",
+                           growth, note="paired difference per round, after - before")
+            set_target(row, "<= 1 us", row["median_s"] <= SCRUB_TARGET_S)
+            rows.append(row)
     return rows

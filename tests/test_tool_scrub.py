@@ -292,3 +292,20 @@ def test_custom_redactor_of_the_resolver_is_used_too(texts: list[str]) -> None:
             return f"{api_key} internal-0123456789-token"
 
         assert tool() == f"{MARK} [REDACTED:internal]"
+
+
+def test_results_without_a_value_come_back_as_they_are(resolver: CredentialResolver) -> None:
+    """Nothing to scrub: the very same object (no copy); cycles and big results are fine."""
+    payload = {"city": "Paris", "forecast": ["sunny with light winds", 21]}
+    cyclic: list[Any] = ["a longer text without values"]
+    cyclic.append(cyclic)
+    big = [f"row {i} of a long result" for i in range(20_000)] + [KEY]
+
+    @requires_api_key(provider_name="weather", resolver=resolver)
+    def tool(which: str, *, api_key: str) -> Any:
+        return {"payload": payload, "cyclic": cyclic, "big": big}[which]
+
+    assert tool("payload") is payload
+    scrubbed = tool("cyclic")
+    assert scrubbed[1] is scrubbed
+    assert tool("big")[-1] == MARK  # past the pre-check's bound, the walk still scrubs
