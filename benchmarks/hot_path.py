@@ -364,8 +364,12 @@ def _scrub_rows(resolver: Any, provider: str, n: int, rounds: int) -> list[Row]:
                 SCENARIO, f"decorated tool returning a {kind} ({colour}), after vs before #12",
                 after, before, "same wrapper without result scrubbing"))
             growth = [a - b for a, b in zip(after, before, strict=True)]
+            note = "paired difference per round, after - before"
+            if kind == "dict":  # not the target: a matcher pass over its strings
+                note += "; one redactor pass over the result's 5 strings"
             row = time_row(SCENARIO, f"result scrubbing cost ({colour}, {kind} result), per call",
-                           growth, note="paired difference per round, after - before")
-            set_target(row, "<= 1 us", row["median_s"] <= SCRUB_TARGET_S)
+                           growth, note=note)
+            if kind == "str":  # the target: the no-op tool of the decorator scenario
+                set_target(row, "<= 1 us", row["median_s"] <= SCRUB_TARGET_S)
             rows.append(row)
     return rows
