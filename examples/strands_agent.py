@@ -7,6 +7,11 @@ The plugin runs each tool call as the user named in the invocation state, turns
 "the user must consent" into a Strands interrupt carrying the link, and scrubs every
 credential from what the model is sent, even when the API echoes it back.
 
+Telemetry is on: Strands' spans (which record tool results) are exported through
+``agentcore_auth.otel.RedactingSpanProcessor``, and ``agentcore_auth.otel.instrument()``
+adds a span per credential resolution. The decorators already scrub what the tools
+return; the span processor is the one line that keeps any other value out of traces.
+
 Offline (default): no AWS account, no model key. Everything runs against the local
 emulator (``agentcore_auth.testing.LocalAgentCore``) and a SCRIPTED MODEL that emits
 fixed tool calls; the "browser" consent is simulated::
@@ -24,7 +29,9 @@ Against real AgentCore with a real model (``--real``): the model is ``BedrockMod
   API taking its key in ``x-api-key``;
 - ``FILES_PROVIDER`` + ``FILES_API_URL`` + ``FILES_SCOPES``: an OAuth2 credential
   provider and an API taking its bearer token;
-- ``RETURN_URL``: where the browser lands after consent (it gets ``?session_id=``).
+- ``RETURN_URL``: where the browser lands after consent (it gets ``?session_id=``);
+- optionally ``OTEL_EXPORTER_OTLP_ENDPOINT`` (with ``opentelemetry-exporter-otlp``
+  installed) to send the redacted spans to a collector.
 
 then::
 
@@ -55,6 +62,7 @@ from agentcore_auth import (
     requires_access_token,
     requires_api_key,
 )
+from agentcore_auth.otel import RedactingSpanProcessor, instrument
 
 DEFAULT_MODEL = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 
@@ -86,6 +94,17 @@ def build_tools(resolver: CredentialResolver, *, weather: str, weather_url: str,
     return [forecast, my_files]
 
 
+def telemetry(processor: Any) -> None:
+    """Global tracing (Strands uses the global provider): every exported span is redacted."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    provider.add_span_processor(RedactingSpanProcessor(processor))  # the one line that matters
+    trace.set_tracer_provider(provider)
+    instrument()  # agentcore_auth's own spans: one per resolution (never a value)
+
+
 def converse(agent: Agent, plugin: AgentCoreAuthPlugin, prompt: str, user: str,
              consent: Callable[[str], str]) -> Any:
     """Ask, and while the agent waits for consent: show the link, complete, resume."""
@@ -108,9 +127,13 @@ def converse(agent: Agent, plugin: AgentCoreAuthPlugin, prompt: str, user: str,
 def run_offline() -> int:
     """Everything local: the emulator, and a scripted model instead of a real one."""
     from agentcore_auth_strands.testing import Call, ScriptedModel
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from agentcore_auth.testing import LocalAgentCore
 
+    exporter = InMemorySpanExporter()  # stands in for an OTLP exporter
+    telemetry(SimpleSpanProcessor(exporter))
     return_url = "https://app.example.com/oauth/return"
     with LocalAgentCore() as env:
         # An EXTERNAL API key provider over a Secrets Manager secret, and its API.
@@ -160,13 +183,26 @@ def run_offline() -> int:
         seen = model.seen()
         token_seen = any(json.dumps(value)[1:-1] in seen for value in (key, client_secret))
         print("[check] credentials in what the model was sent:", "YES" if token_seen else "none")
-        return 1 if token_seen or result.stop_reason != "end_turn" else 0
+        spans = [span.to_json() for span in exporter.get_finished_spans()]
+        for span in exporter.get_finished_spans():
+            if span.name.startswith("resolve_credential"):
+                print(f"[telemetry] {span.name}: "
+                      f"{(span.attributes or {}).get('agentcore_auth.cache.outcome')}")
+        in_spans = any(json.dumps(value)[1:-1] in text for value in (key, client_secret)
+                       for text in spans)
+        print("[check] credentials in exported spans:", "YES" if in_spans else "none")
+        return 1 if token_seen or in_spans or result.stop_reason != "end_turn" else 0
 
 
 def run_real(prompt: str, user: str) -> int:
     """Real AgentCore Identity (boto3's configuration) and a real Bedrock model."""
     from strands.models import BedrockModel
 
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        telemetry(BatchSpanProcessor(OTLPSpanExporter()))
     resolver = CredentialResolver(AgentCoreIdentitySource())
     return_url = os.environ["RETURN_URL"]
     tools = build_tools(resolver, weather=os.environ["WEATHER_PROVIDER"],

@@ -23,3 +23,5 @@ def test_example_runs_offline() -> None:
     assert "alice must authorize files" in out and "consent completed for alice" in out
     assert '"sub": "alice"' in out and "[REDACTED:weather]" in out
     assert "credentials in what the model was sent: none" in out
+    assert "credentials in exported spans: none" in out
+    assert "[telemetry] resolve_credential weather: miss" in out
