@@ -34,17 +34,25 @@ class Outbound:
         scrub_result: scrub return values and yielded items (exceptions always are).
     """
 
-    __slots__ = ("_binding", "_scrub_result", "_custom")
+    __slots__ = ("_binding", "_scrub_result", "_custom", "_short")
 
     def __init__(self, binding: CredentialBinding, scrub_result: bool) -> None:
         self._binding = binding
         self._scrub_result = scrub_result
         # A given resolver's redactor is fixed; without one it is looked up per call.
         self._custom = _custom_of(binding._resolver) if binding._resolver is not None else None
+        # Strings shorter than every redactor's minimum cannot hold a value (the hot path:
+        # a tool answering a short word); 0 when the redactor is only known per call.
+        lengths = [default_redactor().min_length]
+        if self._custom is not None:
+            lengths.append(self._custom.min_length)
+        self._short = min(lengths) if binding._resolver is not None else 0
 
     def result(self, value: Any) -> Any:
         """``value`` with every registered value redacted (the same object if it holds none)."""
-        if not self._scrub_result or type(value) in ATOMS:
+        kind = type(value)
+        if kind in ATOMS or not self._scrub_result or (
+                kind is str and len(value) < self._short):
             return value
         custom = self._custom if self._binding._resolver is not None else _custom_of(
             default_resolver())
