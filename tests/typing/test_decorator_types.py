@@ -40,6 +40,12 @@ async def events(n: int, *, access_token: str = "") -> AsyncIterator[int]:
     yield n
 
 
+@requires_api_key(provider_name="weather", scrub_result=False)
+def raw(city: str, *, api_key: str = "") -> tuple[str, str]:
+    """Returns the key on purpose (opted out of result scrubbing)."""
+    return city, api_key
+
+
 async def check_types() -> None:
     """Never run: only type-checked."""
     assert_type(forecast("Oslo"), dict[str, int])
@@ -48,6 +54,7 @@ async def check_types() -> None:
     assert_type(await coroutine, list[str])
     assert_type(pages(1), Iterator[int])
     assert_type(events(1), AsyncIterator[int])
+    assert_type(raw("Oslo"), tuple[str, str])
     forecast(1)  # type: ignore[arg-type]
     forecast("Oslo", colour="red")  # type: ignore[call-arg]
     await issues(repo=3)  # type: ignore[arg-type]
