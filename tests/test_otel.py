@@ -254,3 +254,18 @@ def test_off_by_default_and_after_uninstrument() -> None:
         uninstrument()
         resolver.get_api_key("weather")
     assert [s.name for s in exporter.get_finished_spans()] == ["upstream call"]
+
+
+def test_no_user_id_or_token_in_telemetry(telemetry: Any) -> None:
+    """A per-user resolution's span and metrics name the provider and flow, never the user."""
+    tracer_provider, exporter, reader = telemetry
+    source = SlowSource(tracer_provider.get_tracer("source"))
+    source.values["files"] = "ya29-user-token-0123456789"
+    with CredentialResolver(source) as resolver:
+        resolver.get_oauth2_token("files", scopes=["drive"], auth_flow="USER_FEDERATION",
+                                  user_id="alice-raw-user-id-42")
+    texts = span_texts(exporter.get_finished_spans()) + [reader.get_metrics_data().to_json()]
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "resolve_credential files"]
+    assert span.attributes["agentcore_auth.oauth2.flow"] == "USER_FEDERATION"
+    assert not any("alice-raw-user-id-42" in text for text in texts)
+    assert not leaks(texts, "ya29-user-token-0123456789")

@@ -25,7 +25,8 @@ conventions (Strands' default and ``OTEL_SEMCONV_STABILITY_OPT_IN=
 gen_ai_latest_experimental``), whose tools (one returning, one streaming) call
 an API that echoes the key. It searches the spans exported through an in-memory
 exporter, every ``stream_async`` event, every ``callback_handler`` argument, the
-event-loop metrics (``get_summary()``), the model's input and the history. A
+event-loop metrics (``get_summary()``), the model's input and the history; the
+protected run also has the library's own telemetry on (``instrument()``). A
 control run without the protections (``scrub_result=False``, no plugin, no
 :class:`RedactingSpanProcessor`) must leak into each of them, so the audit is
 known to look where the key would be.
@@ -408,7 +409,7 @@ def run_strands_agent(world: World, protected: bool) -> dict[str, list[str]]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from agentcore_auth.otel import RedactingSpanProcessor
+    from agentcore_auth.otel import RedactingSpanProcessor, instrument, uninstrument
 
     resolver = identity_resolver(world)
 
@@ -435,6 +436,8 @@ def run_strands_agent(world: World, protected: bool) -> dict[str, list[str]]:
     exporter = InMemorySpanExporter()
     chain = SimpleSpanProcessor(exporter)
     global_switch().target = RedactingSpanProcessor(chain) if protected else chain
+    if protected:
+        instrument()  # the library's own spans join the audit (on the global provider)
     callbacks: list[str] = []
     model = ScriptedModel([Call("forecast", {"city": "Paris"}),
                            Call("forecast_stream", {"city": "Lyon"})], ["done"])
@@ -449,6 +452,7 @@ def run_strands_agent(world: World, protected: bool) -> dict[str, list[str]]:
         events = asyncio.run(consume())
     finally:
         global_switch().target = None
+        uninstrument()
     result = events[-1]["result"]
     assert any("tool_stream_event" in event for event in events)
     return {
@@ -503,4 +507,5 @@ def test_strands_telemetry_streams_and_metrics_hold_no_value(
     assert set(control_leaks) == set(control), f"the control did not leak into: {control_leaks}"
     if convention != "default":
         assert any("gen_ai.tool.call.result" in text for text in protected["spans"])
+    assert any(text.startswith("resolve_credential") for text in protected["spans"])
     assert not leaking_sinks(values, protected)
