@@ -34,28 +34,35 @@ class Outbound:
         scrub_result: scrub return values and yielded items (exceptions always are).
     """
 
-    __slots__ = ("_binding", "_scrub_result", "_custom", "_short")
+    __slots__ = ("_binding", "_scrub_result", "_known")
 
     def __init__(self, binding: CredentialBinding, scrub_result: bool) -> None:
         self._binding = binding
         self._scrub_result = scrub_result
-        # A given resolver's redactor is fixed; without one it is looked up per call.
-        self._custom = _custom_of(binding._resolver) if binding._resolver is not None else None
-        # Strings shorter than every redactor's minimum cannot hold a value (the hot path:
-        # a tool answering a short word); 0 when the redactor is only known per call.
-        lengths = [default_redactor().min_length]
-        if self._custom is not None:
-            lengths.append(self._custom.min_length)
-        self._short = min(lengths) if binding._resolver is not None else 0
+        # (resolver, its own redactor or None, shortest value either redactor looks for),
+        # for the last resolver seen: fixed when the decorator was given one, else the
+        # default resolver, re-read when set_default_resolver() replaced it.
+        self._known: tuple[object, Redactor | None, int] | None = None
+
+    def _redactors(self) -> tuple[Redactor | None, int]:
+        resolver = self._binding._resolver or default_resolver()
+        known = self._known
+        if known is None or known[0] is not resolver:
+            custom = _custom_of(resolver)
+            short = default_redactor().min_length
+            if custom is not None:
+                short = min(short, custom.min_length)
+            known = self._known = (resolver, custom, short)
+        return known[1], known[2]
 
     def result(self, value: Any) -> Any:
         """``value`` with every registered value redacted (the same object if it holds none)."""
         kind = type(value)
-        if kind in ATOMS or not self._scrub_result or (
-                kind is str and len(value) < self._short):
+        if kind in ATOMS or not self._scrub_result:
             return value
-        custom = self._custom if self._binding._resolver is not None else _custom_of(
-            default_resolver())
+        custom, short = self._redactors()
+        if kind is str and len(value) < short:  # too short to hold any value: the hot path
+            return value
         for redactor in (default_redactor(), custom):
             if redactor is None:
                 continue
@@ -74,8 +81,7 @@ class Outbound:
         if isinstance(exc, AuthorizationRequiredError):
             return exc
         leaving: BaseException = _sanitize(exc, default_redactor())
-        resolver = self._binding._resolver or default_resolver()
-        custom = _custom_of(resolver)
+        custom, _ = self._redactors()
         if custom is not None:
             leaving = _sanitize(leaving, custom)
         return leaving

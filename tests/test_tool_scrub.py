@@ -22,6 +22,7 @@ from agentcore_auth import (
     RedactedError,
     Redactor,
     requires_api_key,
+    set_default_resolver,
 )
 from agentcore_auth._redact import secret_patterns
 
@@ -309,3 +310,25 @@ def test_results_without_a_value_come_back_as_they_are(resolver: CredentialResol
     scrubbed = tool("cyclic")
     assert scrubbed[1] is scrubbed
     assert tool("big")[-1] == MARK  # past the pre-check's bound, the walk still scrubs
+
+
+def test_default_resolver_redactor_is_followed_when_replaced() -> None:
+    """Without resolver=, the current default resolver's own redactor is used, also after
+    set_default_resolver() replaced it."""
+    source = EnvSource({"weather": "WEATHER_KEY"}, environ={"WEATHER_KEY": KEY})
+    first, second = Redactor(), Redactor()
+    first.register("first-only-0123456789", name="first")
+    second.register("second-only-0123456789", name="second")
+
+    @requires_api_key(provider_name="weather")
+    def tool(*, api_key: str) -> list[str]:
+        return ["first-only-0123456789", "second-only-0123456789"]
+
+    try:
+        for redactor, expected in ((first, ["[REDACTED:first]", "second-only-0123456789"]),
+                                   (second, ["first-only-0123456789", "[REDACTED:second]"])):
+            with CredentialResolver(source, redactor=redactor) as resolver:
+                set_default_resolver(resolver)
+                assert tool() == expected
+    finally:
+        set_default_resolver(None)
