@@ -34,7 +34,7 @@ class Outbound:
         scrub_result: scrub return values and yielded items (exceptions always are).
     """
 
-    __slots__ = ("_binding", "_scrub_result", "_known")
+    __slots__ = ("_binding", "_scrub_result", "_known", "_short")
 
     def __init__(self, binding: CredentialBinding, scrub_result: bool) -> None:
         self._binding = binding
@@ -43,6 +43,8 @@ class Outbound:
         # for the last resolver seen: fixed when the decorator was given one, else the
         # default resolver, re-read when set_default_resolver() replaced it.
         self._known: tuple[object, Redactor | None, int] | None = None
+        # With a fixed resolver, strings shorter than this return before any lookup.
+        self._short = self._redactors()[1] if binding._resolver is not None else 0
 
     def _redactors(self) -> tuple[Redactor | None, int]:
         resolver = self._binding._resolver or default_resolver()
@@ -58,7 +60,7 @@ class Outbound:
     def result(self, value: Any) -> Any:
         """``value`` with every registered value redacted (the same object if it holds none)."""
         kind = type(value)
-        if kind in ATOMS or not self._scrub_result:
+        if (kind is str and len(value) < self._short) or kind in ATOMS or not self._scrub_result:
             return value
         custom, short = self._redactors()
         if kind is str and len(value) < short:  # too short to hold any value: the hot path
