@@ -51,7 +51,7 @@ class ControlPlane:
         self._oauth = oauth
         self._identity_url = identity_url
         region, account = access.region, access.account_id
-        self._vault_arn = f"arn:aws:acps:{region}:{account}:token-vault/default"
+        self._vault_arn = f"arn:aws:bedrock-agentcore:{region}:{account}:token-vault/default"
         self._workload_arn = (f"arn:aws:bedrock-agentcore:{region}:{account}:"
                               "workload-identity-directory/default/workload-identity/")
 

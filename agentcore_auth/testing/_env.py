@@ -21,18 +21,25 @@ from typing import Any
 
 from ._api import ProtectedApi
 from ._helpers import ProviderHelpers
-from ._identity import IdentityService
+from ._identity import IdentityService, Regions
+from ._isolation import PROFILE, AwsFiles
 from ._oauth import OAuthServer
 from ._secrets import SERVICE_PRINCIPAL, SecretAccess
 from ._server import MotoServer
 from ._state import Counters, Faults, Store
 
-__all__ = ["GRANT_SERVICE", "LocalAgentCore"]
+__all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "LocalAgentCore"]
 
 logger = logging.getLogger("agentcore_auth.testing")
 
 GRANT_SERVICE = "grant-service"
 """Default ``policy=`` of :meth:`LocalAgentCore.create_secret`: grant the service principal."""
+
+DEFAULT_WORKLOAD = "local-agent"
+"""The workload identity every LocalAgentCore creates (``AGENTCORE_AUTH_WORKLOAD_NAME``)."""
+
+DEFAULT_RETURN_URL = "http://localhost:8081/oauth2/callback"
+"""The OAuth2 return URL the default workload identity allows (USER_FEDERATION)."""
 
 _AWS_SERVICES = {"secretsmanager", "kms", "sts"}
 _ACCOUNT_ID = "123456789012"  # moto's default account
@@ -46,10 +53,16 @@ class LocalAgentCore(ProviderHelpers):
     Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or
     call :meth:`start` and :meth:`stop`.
 
+    Resources belong to a Region, as in the service: ``region`` is the default one
+    (of :meth:`client`, :meth:`env_vars` and the helpers); a client signing for another
+    Region gets that Region's (initially empty) control and data planes.
+
     Args:
-        region: the Region the emulated services live in.
+        region: the default Region.
         token_lifetime: lifetime in seconds of the OAuth2 server's access tokens.
         workload_token_lifetime: lifetime in seconds of workload access tokens.
+        workload_name: the workload identity created at start (``None``: none).
+        return_urls: the OAuth2 return URLs that workload identity allows.
 
     Example:
         >>> with LocalAgentCore() as env:  # doctest: +SKIP
@@ -60,12 +73,15 @@ class LocalAgentCore(ProviderHelpers):
     """
 
     def __init__(self, region: str = "us-east-1", *, token_lifetime: int = 3600,
-                 workload_token_lifetime: int = 900) -> None:
+                 workload_token_lifetime: int = 900,
+                 workload_name: str | None = DEFAULT_WORKLOAD,
+                 return_urls: tuple[str, ...] | list[str] = (DEFAULT_RETURN_URL,)) -> None:
         self.region = region
         self.account_id = _ACCOUNT_ID
+        self.workload_name = workload_name
+        self.return_urls = list(return_urls)
         self.counters = Counters()
         self.faults = Faults()
-        self.store = Store()
         self._token_lifetime = token_lifetime
         self._workload_token_lifetime = workload_token_lifetime
         self._started = False
@@ -93,11 +109,14 @@ class LocalAgentCore(ProviderHelpers):
                 self._moto.reset()
             _live += 1
         try:
-            self.access = SecretAccess(self._moto.url, self.region, self.account_id)
+            self.regions = Regions(self._moto.url, self.account_id, self.region)
             self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
             self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
-            self._identity = IdentityService(self.store, self.access, self.oauth, self.counters,
+            self._identity = IdentityService(self.regions, self.oauth, self.counters,
                                              self.faults, self._workload_token_lifetime)
+            self._files = AwsFiles(self.region)
+            if self.workload_name:
+                self.create_workload(self.workload_name, self.return_urls)
         except BaseException:
             self._started = True
             self.stop()
@@ -118,6 +137,8 @@ class LocalAgentCore(ProviderHelpers):
         for server in ("_identity", "_api", "oauth"):
             if server in self.__dict__:
                 getattr(self, server).stop()
+        if "_files" in self.__dict__:
+            self._files.remove()
         with _live_lock:
             _live -= 1
             if _live == 0:
@@ -132,6 +153,18 @@ class LocalAgentCore(ProviderHelpers):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def access(self) -> SecretAccess:
+        """How the service reads secrets in the default Region."""
+        return self.regions.access(self.region)
+
+    @property
+    def store(self) -> Store:
+        """The control and data planes' state in the default Region."""
+        return self.regions.store(self.region)
 
     # --- endpoints and clients ------------------------------------------------------------
 
@@ -184,7 +217,16 @@ class LocalAgentCore(ProviderHelpers):
         return client
 
     def env_vars(self) -> dict[str, str]:
-        """Environment variables that point boto3 and the AWS CLI at this emulator."""
+        """Environment variables that point boto3, the AWS CLI and agentcore-auth here.
+
+        Set together, they win over whatever the shell holds: the config and
+        credentials files are the emulator's own (profile ``agentcore-local``), keys
+        are dummies and ``AWS_SESSION_TOKEN`` is blank, so a user's profile, config
+        file or real credentials neither break the emulator nor reach it.
+        ``AGENTCORE_AUTH_WORKLOAD_NAME`` names the default workload identity.
+        """
+        workload = {"AGENTCORE_AUTH_WORKLOAD_NAME": self.workload_name} if self.workload_name \
+            else {}
         return {
             "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.endpoint_url,
             "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL": self.endpoint_url,
@@ -195,6 +237,13 @@ class LocalAgentCore(ProviderHelpers):
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "",
+            "AWS_PROFILE": PROFILE,
+            "AWS_CONFIG_FILE": self._files.config_file,
+            "AWS_SHARED_CREDENTIALS_FILE": self._files.credentials_file,
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "false",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **workload,
         }
 
     # --- counters and faults --------------------------------------------------------------
@@ -374,14 +423,23 @@ class LocalAgentCore(ProviderHelpers):
                 url = urllib.parse.urljoin(url, response.headers["location"])
                 if not url.startswith(ours):
                     break  # the application's return URL: the browser would land there
-        state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorization_url).query))
-        with self.store.lock:
-            session_uri = self.store.sessions_by_state.get(state.get("state", ""), "")
-            default_user = self.store.sessions[session_uri].user_id if session_uri else None
-        if not session_uri:
-            raise ValueError("the authorization URL does not belong to a session of this emulator")
+        session_uri, region, default_user = self._session_of(authorization_url)
         identifier = ({"userToken": user_token} if user_token is not None
                       else {"userId": user_id or default_user})
-        self._helper("bedrock-agentcore").complete_resource_token_auth(
-            userIdentifier=identifier, sessionUri=session_uri)
+        data = (self._helper("bedrock-agentcore") if region == self.region
+                else self.client("bedrock-agentcore", region_name=region))
+        data.complete_resource_token_auth(userIdentifier=identifier, sessionUri=session_uri)
         return session_uri
+
+    def _session_of(self, authorization_url: str) -> tuple[str, str, str | None]:
+        """(session URI, Region, user id) of a consent session's authorization URL."""
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorization_url).query))
+        for region in self.regions.names():
+            store = self.regions.store(region)
+            with store.lock:
+                uri = query.get("request_uri") or store.sessions_by_state.get(
+                    query.get("state", ""), "")
+                session = store.sessions.get(uri)
+                if session is not None:
+                    return uri, region, session.user_id
+        raise ValueError("the authorization URL does not belong to a session of this emulator")

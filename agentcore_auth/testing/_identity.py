@@ -8,6 +8,8 @@ back in AWS's rest-json shape (``x-amzn-ErrorType`` header, ``{"message": ...}``
 from __future__ import annotations
 
 import logging
+import re
+import threading
 from typing import Any
 
 from ._control import ControlPlane
@@ -18,9 +20,11 @@ from ._server import HttpServer, Request, Response
 from ._state import Counters, Faults, Store
 from ._wire import ServiceError, WireModel, encode_json
 
-__all__ = ["IdentityService"]
+__all__ = ["IdentityService", "Regions", "region_of"]
 
 logger = logging.getLogger("agentcore_auth.testing")
+
+_SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/([a-z0-9-]+)/")
 
 
 def _error(exc: ServiceError) -> Response:
@@ -28,32 +32,102 @@ def _error(exc: ServiceError) -> Response:
                     {"Content-Type": "application/json", "x-amzn-ErrorType": exc.code})
 
 
-class IdentityService:
-    """Serves ``bedrock-agentcore`` and ``bedrock-agentcore-control`` (starts when constructed)."""
+class Regions:
+    """The per-Region state: a :class:`Store` and a :class:`SecretAccess` for each Region.
 
-    def __init__(self, store: Store, access: SecretAccess, oauth: OAuthServer,
-                 counters: Counters, faults: Faults, workload_token_lifetime: int) -> None:
+    Resources belong to the Region they were created in, as in the service: a client
+    of another Region sees none of them. Regions are created on first use.
+    """
+
+    def __init__(self, aws_url: str, account_id: str, default_region: str) -> None:
+        self.aws_url = aws_url
+        self.account_id = account_id
+        self.default_region = default_region
+        self._lock = threading.Lock()
+        self._state: dict[str, tuple[Store, SecretAccess]] = {}
+        self.store(default_region)
+
+    def _get(self, region: str) -> tuple[Store, SecretAccess]:
+        with self._lock:
+            if region not in self._state:
+                session = (self._state[self.default_region][1].boto_session()
+                           if self._state else None)
+                self._state[region] = (Store(), SecretAccess(self.aws_url, region,
+                                                             self.account_id, session))
+            return self._state[region]
+
+    def store(self, region: str) -> Store:
+        """The Region's store."""
+        return self._get(region)[0]
+
+    def access(self, region: str) -> SecretAccess:
+        """The Region's view of Secrets Manager and KMS."""
+        return self._get(region)[1]
+
+    def names(self) -> list[str]:
+        """The Regions used so far."""
+        with self._lock:
+            return list(self._state)
+
+
+def region_of(request: Request, default: str) -> str:
+    """The Region a SigV4-signed request was signed for (its credential scope)."""
+    match = _SCOPE.search(request.headers.get("authorization", ""))
+    return match.group(1) if match else default
+
+
+class IdentityService:
+    """Serves ``bedrock-agentcore`` and ``bedrock-agentcore-control`` (starts when constructed).
+
+    Each request is served by the control and data planes of the Region it was signed
+    for, so resources of one Region are invisible to clients of another.
+    """
+
+    def __init__(self, regions: Regions, oauth: OAuthServer, counters: Counters,
+                 faults: Faults, workload_token_lifetime: int) -> None:
+        self._regions = regions
+        self._oauth = oauth
         self._counters = counters
         self._faults = faults
+        self._lifetime = workload_token_lifetime
         self._wire = WireModel()
         self._wire.compile_patterns()  # here, not in a request thread (re warnings)
-        self._handlers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._planes: dict[str, tuple[dict[str, Any], DataPlane]] = {}
         self._server = HttpServer(self._dispatch, "agentcore-identity")
         self.url = self._server.url
-        self._data = DataPlane(store, access, oauth, self.url, workload_token_lifetime)
-        control = ControlPlane(store, access, oauth, self.url)
-        self._handlers.update(control.handlers(), **self._data.handlers())
+
+    def plane(self, region: str) -> tuple[dict[str, Any], DataPlane]:
+        """(operation handlers, data plane) of one Region, created on first use."""
+        with self._lock:
+            if region not in self._planes:
+                store, access = self._regions.store(region), self._regions.access(region)
+                data = DataPlane(store, access, self._oauth, self.url, self._lifetime)
+                control = ControlPlane(store, access, self._oauth, self.url)
+                self._planes[region] = ({**control.handlers(), **data.handlers()}, data)
+            return self._planes[region]
 
     def stop(self) -> None:
         """Stop serving."""
         self._server.stop()
 
+    def _callback(self, request: Request) -> Response:
+        state = request.query.get("state", "")
+        for region in self._regions.names():
+            store = self._regions.store(region)
+            with store.lock:
+                mine = state in store.sessions_by_state
+            if mine:
+                return self.plane(region)[1].callback(request)
+        return Response.json({"message": "unknown or expired OAuth2 state"}, 400)
+
     def _dispatch(self, request: Request) -> Response:
         if request.path.startswith("/identities/oauth2/callback") and request.method == "GET":
             self._counters.increment("OAuth2Callback")
-            return self._data.callback(request)
+            return self._callback(request)
         operation = self._wire.route(request.method, request.path)
-        if operation is None or operation.name not in self._handlers:
+        handlers, _ = self.plane(region_of(request, self._regions.default_region))
+        if operation is None or operation.name not in handlers:
             return _error(ServiceError("UnknownOperationException",
                                        f"{request.method} {request.path} is not emulated"))
         self._counters.increment(operation.name)
@@ -66,7 +140,7 @@ class IdentityService:
             except ValueError:
                 raise ServiceError("ValidationException",
                                    "request body is not valid JSON") from None
-            result = self._handlers[operation.name](self._wire.validate(operation, body))
+            result = handlers[operation.name](self._wire.validate(operation, body))
         except ServiceError as exc:
             logger.debug("%s -> %s: %s", operation.name, exc.code, exc.message)
             return _error(exc)
