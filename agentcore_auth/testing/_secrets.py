@@ -134,7 +134,7 @@ class SecretAccess:
         sm = self.client("secretsmanager")
         secret_name = f"bedrock-agentcore-identity!default/{kind}/{name}"
         args = {"SecretString": json.dumps({json_key: value}),
-                "Description": f"Managed by the local AgentCore Identity emulator for {kind} {name}"}
+                "Description": f"Managed by the local AgentCore Identity emulator: {kind} {name}"}
         try:
             response = sm.create_secret(Name=secret_name, **args)
         except Exception as exc:
