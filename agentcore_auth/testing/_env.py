@@ -216,6 +216,22 @@ class LocalAgentCore(ProviderHelpers):
             client.meta.events.register("before-send.*.*", add_account)
         return client
 
+    def session(self) -> Any:
+        """A boto3 Session with the emulator's dummy keys and Region, blind to ``~/.aws``.
+
+        For ``AgentCoreIdentitySource(session=env.session(), endpoint_url=env.endpoint_url)``
+        and the like; pass ``endpoint_url=`` to its clients (or use :meth:`client`).
+        """
+        from ._isolation import isolated_session
+
+        return isolated_session(region_name=self.region, aws_access_key_id="testing",
+                                aws_secret_access_key="testing")
+
+    @property
+    def access_key_ids(self) -> set[str]:
+        """The access key ids that signed requests to AgentCore Identity (hermeticity tests)."""
+        return self._identity.signers()
+
     def env_vars(self) -> dict[str, str]:
         """Environment variables that point boto3, the AWS CLI and agentcore-auth here.
 

@@ -24,7 +24,7 @@ __all__ = ["IdentityService", "Regions", "region_of"]
 
 logger = logging.getLogger("agentcore_auth.testing")
 
-_SCOPE = re.compile(r"Credential=[^/,\s]*/\d{8}/([a-z0-9-]+)/")
+_SCOPE = re.compile(r"Credential=([^/,\s]*)/\d{8}/([a-z0-9-]+)/")
 
 
 def _error(exc: ServiceError) -> Response:
@@ -73,7 +73,7 @@ class Regions:
 def region_of(request: Request, default: str) -> str:
     """The Region a SigV4-signed request was signed for (its credential scope)."""
     match = _SCOPE.search(request.headers.get("authorization", ""))
-    return match.group(1) if match else default
+    return match.group(2) if match else default
 
 
 class IdentityService:
@@ -94,6 +94,7 @@ class IdentityService:
         self._wire.compile_patterns()  # here, not in a request thread (re warnings)
         self._lock = threading.Lock()
         self._planes: dict[str, tuple[dict[str, Any], DataPlane]] = {}
+        self._signers: set[str] = set()
         self._server = HttpServer(self._dispatch, "agentcore-identity")
         self.url = self._server.url
 
@@ -111,6 +112,21 @@ class IdentityService:
         """Stop serving."""
         self._server.stop()
 
+    def signers(self) -> set[str]:
+        """Access key ids seen in requests' SigV4 credential scopes.
+
+        A request that also carried a session token shows as ``<id>+session-token``.
+        """
+        with self._lock:
+            return set(self._signers)
+
+    def _note_signer(self, request: Request) -> None:
+        match = _SCOPE.search(request.headers.get("authorization", ""))
+        if match:
+            token = "+session-token" if "x-amz-security-token" in request.headers else ""
+            with self._lock:
+                self._signers.add(match.group(1) + token)
+
     def _callback(self, request: Request) -> Response:
         state = request.query.get("state", "")
         for region in self._regions.names():
@@ -125,6 +141,7 @@ class IdentityService:
         if request.path.startswith("/identities/oauth2/callback") and request.method == "GET":
             self._counters.increment("OAuth2Callback")
             return self._callback(request)
+        self._note_signer(request)
         operation = self._wire.route(request.method, request.path)
         handlers, _ = self.plane(region_of(request, self._regions.default_region))
         if operation is None or operation.name not in handlers:

@@ -25,12 +25,13 @@ PROFILE = "agentcore-local"
 """The profile name written into the emulator's config and credentials files."""
 
 
-def isolated_session() -> Any:
+def isolated_session(**kwargs: Any) -> Any:
     """A boto3 session blind to ``AWS_*`` variables and to ``~/.aws`` files.
 
     botocore's session variables each name an environment variable and a config-file
     key; here both are removed (the defaults stay), and the config and credentials
     files are the null device, so no profile, Region, endpoint or key leaks in.
+    ``kwargs`` go to ``boto3.session.Session`` (``region_name``, keys).
     """
     import boto3
     import botocore.session
@@ -43,7 +44,7 @@ def isolated_session() -> Any:
                         config_file=(None, None, os.devnull, None),
                         credentials_file=(None, None, os.devnull, None))
     core = botocore.session.Session(session_vars=session_vars)
-    return boto3.session.Session(botocore_session=core)
+    return boto3.session.Session(botocore_session=core, **kwargs)
 
 
 class AwsFiles:

@@ -170,10 +170,34 @@ class HttpServer:
         self._thread.join(timeout=5)
 
 
+def _isolate_moto() -> None:
+    """Give moto boto sessions that ignore the user's AWS set-up.
+
+    moto makes ``boto3.Session()`` / ``botocore.session.Session()`` from the process
+    environment to list Regions and services (getmoto/moto#5469): with ``AWS_PROFILE``
+    naming a profile that is not in the config file (an SSO profile, another
+    machine's), every request to moto's server would fail with ProfileNotFound.
+    Both hooks are replaced with isolated sessions, which list the same Regions and
+    services from botocore's bundled data.
+    """
+    from moto.core import base_backend, utils
+
+    from ._isolation import isolated_session
+
+    if getattr(utils, "_agentcore_isolated", False):
+        return
+    session = isolated_session()
+    setattr(base_backend.AccountSpecificBackend, "get_session",  # noqa: B010
+            classmethod(lambda cls: session))
+    setattr(utils, "Session", lambda: session._session)  # noqa: B010
+    setattr(utils, "_agentcore_isolated", True)  # noqa: B010
+
+
 class MotoServer:
     """moto's ``ThreadedMotoServer`` on 127.0.0.1, port 0, with quiet request logging."""
 
     def __init__(self) -> None:
+        _isolate_moto()
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from moto.server import ThreadedMotoServer
 

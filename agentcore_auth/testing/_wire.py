@@ -85,9 +85,9 @@ class WireModel:
     SERVICES = ("bedrock-agentcore", "bedrock-agentcore-control")
 
     def __init__(self) -> None:
-        import botocore.session
+        from ._isolation import isolated_session
 
-        session = botocore.session.get_session()
+        session = isolated_session()._session  # the botocore session: no ~/.aws, no AWS_*
         self._routes: dict[tuple[str, str], Operation] = {}
         self._patterns: dict[str, re.Pattern[str] | None] = {}
         for service in self.SERVICES:
