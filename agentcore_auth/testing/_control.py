@@ -24,6 +24,10 @@ __all__ = ["ControlPlane"]
 _OWN_CONFIG_VENDORS = ("Custom", "Google", "Github", "Slack", "Salesforce", "Microsoft",
                        "Atlassian", "Linkedin")
 _MANAGED_KEYS = {"apikey": "api_key", "oauth2": "client_secret"}
+# provider settings kept as given and returned (the output model has them for CustomOauth2)
+_KEPT_SETTINGS = ("onBehalfOfTokenExchangeConfig", "clientAuthenticationMethod",
+                  "privateKeyJwtConfig", "privateEndpoint", "privateEndpointOverrides",
+                  "certificateConfigurations")
 
 
 def _config_key(vendor: str) -> str:
@@ -210,7 +214,8 @@ class ControlPlane:
             "clientSecretSource": p.source, "name": p.name, "credentialProviderArn": p.arn,
             "credentialProviderVendor": p.vendor, "callbackUrl": p.callback_url, "status": "READY",
             "oauth2ProviderConfigOutput": {p.config_key: {"oauthDiscovery": p.discovery,
-                                                          "clientId": p.client_id}},
+                                                          "clientId": p.client_id,
+                                                          **p.settings}},
         }
         if times:
             out.update(createdTime=p.created, lastUpdatedTime=p.updated)
@@ -234,6 +239,12 @@ class ControlPlane:
             raise validation(f"oauth2ProviderConfigInput.{key}.clientId",
                              f"oauth2ProviderConfigInput.{key}.clientId is required")
         return key, config
+
+    @staticmethod
+    def _settings(key: str, config: dict[str, Any]) -> dict[str, Any]:
+        if key != "customOauth2ProviderConfig":
+            return {}
+        return {name: config[name] for name in _KEPT_SETTINGS if name in config}
 
     @staticmethod
     def _auth_method(config: dict[str, Any], metadata: dict[str, Any]) -> str:
@@ -261,7 +272,7 @@ class ControlPlane:
                 body["credentialProviderVendor"], key, config["clientId"], source, arn, json_key,
                 discovery, metadata,
                 f"{self._identity_url}/identities/oauth2/callback/{secrets.token_hex(8)}",
-                self._auth_method(config, metadata))
+                self._auth_method(config, metadata), self._settings(key, config))
             self._store.oauth2_providers[name] = provider
             return self._oauth2_out(provider, times=False)
 
@@ -282,6 +293,7 @@ class ControlPlane:
             p.client_id = config["clientId"]
             p.discovery, p.metadata = discovery, metadata
             p.auth_method, p.updated = self._auth_method(config, metadata), time.time()
+            p.settings = self._settings(key, config)
             return self._oauth2_out(p)
 
     def DeleteOauth2CredentialProvider(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802

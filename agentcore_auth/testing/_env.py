@@ -26,7 +26,8 @@ from ._isolation import PROFILE, AwsFiles
 from ._oauth import OAuthServer
 from ._secrets import SERVICE_PRINCIPAL, SecretAccess
 from ._server import MotoServer
-from ._state import Counters, Faults, Store
+from ._state import Counters, Faults, Settings, Store
+from ._trust import TrustedIssuers
 
 __all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "LocalAgentCore"]
 
@@ -63,6 +64,8 @@ class LocalAgentCore(ProviderHelpers):
         workload_token_lifetime: lifetime in seconds of workload access tokens.
         workload_name: the workload identity created at start (``None``: none).
         return_urls: the OAuth2 return URLs that workload identity allows.
+        consent_session_lifetime: seconds a USER_FEDERATION session stays usable
+            (also settable later: ``env.settings.consent_session_lifetime``).
 
     Example:
         >>> with LocalAgentCore() as env:  # doctest: +SKIP
@@ -75,13 +78,15 @@ class LocalAgentCore(ProviderHelpers):
     def __init__(self, region: str = "us-east-1", *, token_lifetime: int = 3600,
                  workload_token_lifetime: int = 900,
                  workload_name: str | None = DEFAULT_WORKLOAD,
-                 return_urls: tuple[str, ...] | list[str] = (DEFAULT_RETURN_URL,)) -> None:
+                 return_urls: tuple[str, ...] | list[str] = (DEFAULT_RETURN_URL,),
+                 consent_session_lifetime: float = 600.0) -> None:
         self.region = region
         self.account_id = _ACCOUNT_ID
         self.workload_name = workload_name
         self.return_urls = list(return_urls)
         self.counters = Counters()
         self.faults = Faults()
+        self.settings = Settings(consent_session_lifetime=consent_session_lifetime)
         self._token_lifetime = token_lifetime
         self._workload_token_lifetime = workload_token_lifetime
         self._started = False
@@ -112,8 +117,10 @@ class LocalAgentCore(ProviderHelpers):
             self.regions = Regions(self._moto.url, self.account_id, self.region)
             self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
             self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
+            self.trusted_issuers = TrustedIssuers(self.oauth.issuer, self.oauth.verify_user_token)
             self._identity = IdentityService(self.regions, self.oauth, self.counters,
-                                             self.faults, self._workload_token_lifetime)
+                                             self.faults, self._workload_token_lifetime,
+                                             self.trusted_issuers, self.settings)
             self._files = AwsFiles(self.region)
             if self.workload_name:
                 self.create_workload(self.workload_name, self.return_urls)
@@ -304,9 +311,34 @@ class LocalAgentCore(ProviderHelpers):
         """Add an OAuth2 client, or rotate its secret; return the secret's generation."""
         return self.oauth.register_client(client_id, client_secret)
 
-    def issue_user_token(self, sub: str) -> str:
+    def issue_user_token(self, sub: str, *, lifetime: int | None = None) -> str:
         """A user JWT signed by the local OAuth2 server (for ``...ForJWT`` and token exchange)."""
-        return self.oauth.issue_user_token(sub)
+        return self.oauth.issue_user_token(sub, lifetime)
+
+    def trust_issuer(self, issuer: str, *, key: bytes | str | None = None,
+                     jwks: dict[str, Any] | None = None,
+                     audiences: list[str] | None = None) -> None:
+        """Let ``GetWorkloadAccessTokenForJWT`` accept JWTs of another issuer.
+
+        On AWS this is the agent's inbound authorizer (discovery URL, allowed
+        audiences). Tokens must be signed: HS256 with ``key``, or RS256 with a key
+        of ``jwks`` (``{"keys": [{"kty": "RSA", "kid": ..., "n": ..., "e": ...}]}``);
+        ``alg: none`` and expired tokens are refused. The local OAuth2 server's
+        issuer is trusted from the start.
+        """
+        self.trusted_issuers.trust(issuer, key=key, jwks=jwks, audiences=audiences)
+
+    def revoke_consent(self, user: str) -> int:
+        """Withdraw user ``user``'s grants at the local IdP (their refresh tokens).
+
+        The vault's next refresh for that user fails, so the service asks the user to
+        consent again. Returns how many refresh tokens were revoked.
+        """
+        return self.oauth.revoke(user)
+
+    def oauth_requests(self, endpoint: str = "/token") -> list[list[tuple[str, str]]]:
+        """The parameters the local OAuth2 server received at ``endpoint``, secrets redacted."""
+        return self.oauth.requests(endpoint)
 
     def validate_oauth_token(self, token: str, *, audience: str | None = None,
                              scopes: list[str] | None = None) -> dict[str, Any]:
@@ -439,16 +471,23 @@ class LocalAgentCore(ProviderHelpers):
                 url = urllib.parse.urljoin(url, response.headers["location"])
                 if not url.startswith(ours):
                     break  # the application's return URL: the browser would land there
-        session_uri, region, default_user = self._session_of(authorization_url)
-        identifier = ({"userToken": user_token} if user_token is not None
-                      else {"userId": user_id or default_user})
+        session_uri, region, started_by = self._session_of(authorization_url)
+        if user_token is not None:
+            identifier = {"userToken": user_token}
+        elif user_id is not None or isinstance(started_by, str):
+            identifier = {"userId": user_id or str(started_by)}
+        else:
+            identifier = {"userToken": started_by[1]}
         data = (self._helper("bedrock-agentcore") if region == self.region
                 else self.client("bedrock-agentcore", region_name=region))
         data.complete_resource_token_auth(userIdentifier=identifier, sessionUri=session_uri)
         return session_uri
 
-    def _session_of(self, authorization_url: str) -> tuple[str, str, str | None]:
-        """(session URI, Region, user id) of a consent session's authorization URL."""
+    def _session_of(self, authorization_url: str) -> tuple[str, str, str | tuple[str, str]]:
+        """(session URI, Region, who started it) of a consent session's authorization URL.
+
+        Who: the ``userId``, or ``("jwt", user JWT)`` for a session started with a JWT.
+        """
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorization_url).query))
         for region in self.regions.names():
             store = self.regions.store(region)
@@ -457,5 +496,7 @@ class LocalAgentCore(ProviderHelpers):
                     query.get("state", ""), "")
                 session = store.sessions.get(uri)
                 if session is not None:
+                    if session.issuer and session.user_token:
+                        return uri, region, ("jwt", session.user_token)
                     return uri, region, session.user_id
         raise ValueError("the authorization URL does not belong to a session of this emulator")

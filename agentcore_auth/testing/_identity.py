@@ -17,7 +17,8 @@ from ._data import DataPlane
 from ._oauth import OAuthServer
 from ._secrets import SecretAccess
 from ._server import HttpServer, Request, Response
-from ._state import Counters, Faults, Store
+from ._state import Counters, Faults, Settings, Store
+from ._trust import TrustedIssuers
 from ._wire import ServiceError, WireModel, encode_json
 
 __all__ = ["IdentityService", "Regions", "region_of"]
@@ -84,8 +85,11 @@ class IdentityService:
     """
 
     def __init__(self, regions: Regions, oauth: OAuthServer, counters: Counters,
-                 faults: Faults, workload_token_lifetime: int) -> None:
+                 faults: Faults, workload_token_lifetime: int, trust: TrustedIssuers,
+                 settings: Settings) -> None:
         self._regions = regions
+        self._trust = trust
+        self._settings = settings
         self._oauth = oauth
         self._counters = counters
         self._faults = faults
@@ -103,7 +107,8 @@ class IdentityService:
         with self._lock:
             if region not in self._planes:
                 store, access = self._regions.store(region), self._regions.access(region)
-                data = DataPlane(store, access, self._oauth, self.url, self._lifetime)
+                data = DataPlane(store, access, self._oauth, self.url, self._lifetime,
+                                 self._trust, self._settings)
                 control = ControlPlane(store, access, self._oauth, self.url)
                 self._planes[region] = ({**control.handlers(), **data.handlers()}, data)
             return self._planes[region]
@@ -127,20 +132,31 @@ class IdentityService:
             with self._lock:
                 self._signers.add(match.group(1) + token)
 
-    def _callback(self, request: Request) -> Response:
-        state = request.query.get("state", "")
+    def _session_region(self, request: Request) -> str | None:
+        """The Region holding the consent session a browser request refers to."""
+        state, uri = request.query.get("state", ""), request.query.get("request_uri", "")
         for region in self._regions.names():
             store = self._regions.store(region)
             with store.lock:
-                mine = state in store.sessions_by_state
-            if mine:
-                return self.plane(region)[1].callback(request)
-        return Response.json({"message": "unknown or expired OAuth2 state"}, 400)
+                if state in store.sessions_by_state or uri in store.sessions:
+                    return region
+        return None
+
+    def _browser(self, request: Request, kind: str) -> Response:
+        self._counters.increment(kind)
+        region = self._session_region(request)
+        if region is None:
+            return Response(400, b"This authorization link has expired or is unknown: ask the "
+                                 b"application to start the sign-in again.\n",
+                            {"Content-Type": "text/plain"})
+        data = self.plane(region)[1]
+        return data.callback(request) if kind == "OAuth2Callback" else data.authorize(request)
 
     def _dispatch(self, request: Request) -> Response:
-        if request.path.startswith("/identities/oauth2/callback") and request.method == "GET":
-            self._counters.increment("OAuth2Callback")
-            return self._callback(request)
+        if request.method == "GET" and request.path.startswith("/identities/oauth2/callback"):
+            return self._browser(request, "OAuth2Callback")
+        if request.method == "GET" and request.path == "/identities/oauth2/authorize":
+            return self._browser(request, "IdentityAuthorize")
         self._note_signer(request)
         operation = self._wire.route(request.method, request.path)
         handlers, _ = self.plane(region_of(request, self._regions.default_region))

@@ -39,8 +39,12 @@ class Request:
         return json.loads(self.body) if self.body.strip() else {}
 
     def form(self) -> dict[str, str]:
-        """The body parsed as ``application/x-www-form-urlencoded``."""
-        return dict(urllib.parse.parse_qsl(self.body.decode("utf-8", "replace")))
+        """The body parsed as ``application/x-www-form-urlencoded`` (last value wins)."""
+        return dict(self.form_items())
+
+    def form_items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair of a form body, repeated names included, in order."""
+        return urllib.parse.parse_qsl(self.body.decode("utf-8", "replace"))
 
 
 @dataclass(slots=True)
