@@ -279,7 +279,7 @@ def test_session_expires(short_lived: LocalAgentCore) -> None:
 def test_vault_refreshes_then_revocation_asks_again(short_lived: LocalAgentCore,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     """Expired access token: refreshed without consent; revoked grant: consent again."""
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="agentcore_auth.testing")  # what the emulator logs
     env = short_lived
     data = env.client("bedrock-agentcore")
     provider, _, _ = env.create_oauth2_provider()
