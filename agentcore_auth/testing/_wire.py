@@ -151,42 +151,75 @@ class WireModel:
             for required in shape.required_members:
                 if value.get(required) is None:
                     name = f"{where}.{required}" if where else required
-                    raise validation(name, f"{name} is required")
+                    raise _constraint(name, None, "Member must not be null")
+            if getattr(shape, "is_tagged_union", False):
+                given = [k for k in value if k in shape.members and value[k] is not None]
+                if len(given) != 1:
+                    raise validation(label, f"{label} must set exactly one of "
+                                            f"{', '.join(shape.members)} (got {len(given)}"
+                                            f"{': ' + ', '.join(given) if given else ''})")
             for key, item in value.items():
                 if key in shape.members and item is not None:
                     self._check(shape.members[key], item, f"{where}.{key}" if where else key)
         elif kind == "list":
             if not isinstance(value, list):
                 raise validation(label, f"{label} must be a list")
-            self._length(shape, len(value), label, "items")
+            self._length(shape, len(value), label, value)
             for index, item in enumerate(value):
                 self._check(shape.member, item, f"{label}[{index}]")
         elif kind == "map":
             if not isinstance(value, dict):
                 raise validation(label, f"{label} must be an object")
-            self._length(shape, len(value), label, "entries")
+            self._length(shape, len(value), label, value)
+            for key, item in value.items():
+                self._check(shape.key, key, f"{label}.key")
+                self._check(shape.value, item, f"{label}.{key}")
         elif kind == "string":
             if not isinstance(value, str):
                 raise validation(label, f"{label} must be a string")
-            self._length(shape, len(value), label, "characters")
+            self._length(shape, len(value), label, value)
             if shape.enum and value not in shape.enum:
-                raise validation(label, f"{label} must be one of {', '.join(shape.enum)}")
+                raise _constraint(label, _shown(shape, value),
+                                  f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
             pattern = shape.metadata.get("pattern")
             compiled = self._pattern(pattern) if pattern else None
             if compiled is not None and not compiled.fullmatch(value):
-                raise validation(label, f"{label} does not match the pattern {pattern}")
+                raise _constraint(label, _shown(shape, value),
+                                  f"Member must satisfy regular expression pattern: {pattern}")
         elif kind == "boolean" and not isinstance(value, bool):
             raise validation(label, f"{label} must be a boolean")
         elif kind in ("integer", "long"):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise validation(label, f"{label} must be an integer")
-            self._length(shape, value, label, "")
+            low, high = shape.metadata.get("min"), shape.metadata.get("max")
+            if low is not None and value < low:
+                raise _constraint(label, str(value), f"Member must be greater than or equal to "
+                                                     f"{low}")
+            if high is not None and value > high:
+                raise _constraint(label, str(value), f"Member must be less than or equal to "
+                                                     f"{high}")
 
     @staticmethod
-    def _length(shape: Any, size: int, label: str, unit: str) -> None:
+    def _length(shape: Any, size: int, label: str, value: object) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        what = f" {unit}" if unit else ""
+        shown = _shown(shape, value) if isinstance(value, str) else None
         if low is not None and size < low:
-            raise validation(label, f"{label} must have at least {low}{what}")
+            raise _constraint(label, shown, f"Member must have length greater than or equal "
+                                            f"to {low}")
         if high is not None and size > high:
-            raise validation(label, f"{label} must have at most {high}{what}")
+            raise _constraint(label, shown, f"Member must have length less than or equal to "
+                                            f"{high}")
+
+
+def _shown(shape: Any, value: str) -> str | None:
+    """The value to quote in an error: never a sensitive one, never a long one."""
+    if shape.metadata.get("sensitive") or len(value) > 256:
+        return None
+    return value
+
+
+def _constraint(label: str, value: str | None, rule: str) -> ServiceError:
+    """A ValidationException in AWS's wording (sensitive values left out, as AWS does)."""
+    quoted = f"Value '{value}' at '{label}'" if value is not None else f"Value at '{label}'"
+    return validation(label, f"1 validation error detected: {quoted} failed to satisfy "
+                             f"constraint: {rule}")
