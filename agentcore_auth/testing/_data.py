@@ -23,6 +23,7 @@ from typing import Any
 from ._flows import Flows
 from ._jwt import InvalidTokenError, sign, verify
 from ._oauth import OAuthServer
+from ._payments import payment_token
 from ._secrets import SecretAccess
 from ._server import Request, Response
 from ._state import Settings, Store
@@ -119,6 +120,22 @@ class DataPlane:
         if provider.source == "MANAGED":
             return {"apiKey": self._access.read_managed(provider.secret_arn, provider.json_key)}
         return {"apiKey": self._access.read_external(provider.secret_arn, provider.json_key)}
+
+    # --- payment tokens -------------------------------------------------------------------
+
+    def GetResourcePaymentToken(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        self._workload_claims(body["workloadIdentityToken"])
+        name = body["resourceCredentialProviderName"]
+        with self._store.lock:
+            provider = self._store.payment_providers.get(name)
+        if provider is None:
+            raise ServiceError("ResourceNotFoundException",
+                               f"payment credential provider {name!r} does not exist")
+        values = {field: (self._access.read_managed(arn, key) if source == "MANAGED"
+                          else self._access.read_external(arn, key))
+                  for field, (source, arn, key) in provider.secrets.items()}
+        return {"paymentTokenResponse": payment_token(provider, values,
+                                                      body["paymentTokenRequest"])}
 
     # --- OAuth2 tokens --------------------------------------------------------------------
 

@@ -158,7 +158,7 @@ class IdentityService:
         if request.method == "GET" and request.path == "/identities/oauth2/authorize":
             return self._browser(request, "IdentityAuthorize")
         self._note_signer(request)
-        operation = self._wire.route(request.method, request.path)
+        operation, labels = self._wire.match(request.method, request.path)
         handlers, _ = self.plane(region_of(request, self._regions.default_region))
         if operation is None or operation.name not in handlers:
             return _error(ServiceError("UnknownOperationException",
@@ -173,6 +173,9 @@ class IdentityService:
             except ValueError:
                 raise ServiceError("ValidationException",
                                    "request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise ServiceError("ValidationException", "request body must be a JSON object")
+            body = self._wire.request_body(operation, body, labels, request.query_items)
             result = handlers[operation.name](self._wire.validate(operation, body))
         except ServiceError as exc:
             logger.debug("%s -> %s: %s", operation.name, exc.code, exc.message)

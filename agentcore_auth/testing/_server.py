@@ -33,6 +33,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    query_items: tuple[tuple[str, str], ...] = ()  # every pair, repeated names included
 
     def json(self) -> Any:
         """The body parsed as JSON (an empty body is ``{}``)."""
@@ -84,12 +85,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        pairs = tuple(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         request = Request(
             self.command,
             parts.path,
-            dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
+            dict(pairs),
             {k.lower(): v for k, v in self.headers.items()},
             body,
+            pairs,
         )
         try:
             response = self.server.handler(request)

@@ -19,6 +19,7 @@ __all__ = [
     "Counters",
     "Faults",
     "Oauth2Provider",
+    "PaymentProvider",
     "Session",
     "Settings",
     "Store",
@@ -65,6 +66,20 @@ class Oauth2Provider:
     callback_url: str
     auth_method: str = "client_secret_basic"
     settings: dict[str, Any] = field(default_factory=dict)  # other config, kept as given
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class PaymentProvider:
+    """A payment credential provider: per secret field, (source, secret ARN, JSON key)."""
+
+    name: str
+    arn: str
+    vendor: str
+    config_key: str  # coinbaseCdpConfiguration or stripePrivyConfiguration
+    plain: dict[str, Any]  # non-secret settings (apiKeyId, appId, authorizationId)
+    secrets: dict[str, tuple[str, str, str]]  # "apiKeySecret" -> (source, ARN, JSON key)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 
@@ -133,6 +148,12 @@ class Store:
         # (workload, provider, issuer, user, scopes) -> the user's tokens
         self.vault: dict[VaultKey, VaultEntry] = {}
         self.user_tokens: dict[str, str] = {}  # workload token jti -> the user's JWT
+        self.tags: dict[str, dict[str, str]] = {}  # resource ARN -> tags
+        # token vault id -> (kmsConfiguration, last modified)
+        self.token_vaults: dict[str, tuple[dict[str, str], float]] = {
+            "default": ({"keyType": "ServiceManagedKey"}, time.time())}
+        self.consent_portals: dict[str, dict[str, Any]] = {}  # by id
+        self.payment_providers: dict[str, PaymentProvider] = {}  # by name
 
     def vault_key(self, session: Session) -> VaultKey:
         """The token vault key of a session's token."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,22 +90,54 @@ class WireModel:
 
         session = isolated_session()._session  # the botocore session: no ~/.aws, no AWS_*
         self._routes: dict[tuple[str, str], Operation] = {}
+        self._templates: list[tuple[str, re.Pattern[str], Operation]] = []
         self._patterns: dict[str, re.Pattern[str] | None] = {}
         for service in self.SERVICES:
             model = session.get_service_model(service)
             for name in model.operation_names:
                 op = model.operation_model(name)
-                if "{" in op.http["requestUri"]:
-                    continue  # tag and resource-policy APIs: not emulated
                 route = Operation(
                     name, op.http["method"], op.http["requestUri"].split("?")[0],
                     int(op.http.get("responseCode", 200)), op.input_shape,
                 )
-                self._routes.setdefault((route.method, route.path), route)
+                if "{" in route.path:  # /tags/{resourceArn}: labels are one path segment
+                    regex = re.sub(r"\\\{(\w+)\+?\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
+                    self._templates.append((route.method, re.compile(regex), route))
+                else:
+                    self._routes.setdefault((route.method, route.path), route)
 
     def route(self, method: str, path: str) -> Operation | None:
         """The operation served at ``method path``, if any."""
-        return self._routes.get((method, path))
+        return self.match(method, path)[0]
+
+    def match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str]]:
+        """The operation at ``method path`` and its URI labels (percent-decoded)."""
+        operation = self._routes.get((method, path))
+        if operation is not None:
+            return operation, {}
+        for verb, regex, route in self._templates:
+            found = regex.fullmatch(path) if verb == method else None
+            if found:
+                return route, {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
+        return None, {}
+
+    @staticmethod
+    def request_body(operation: Operation, body: dict[str, Any], labels: dict[str, str],
+                     query: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+        """The input as one dict: JSON body members plus URI labels and query parameters."""
+        if operation.input_shape is None:
+            return body
+        merged = dict(body)
+        for member, shape in operation.input_shape.members.items():
+            location = shape.serialization.get("location")
+            wire_name = shape.serialization.get("name", member)
+            if location == "uri" and wire_name in labels:
+                merged[member] = labels[wire_name]
+            elif location == "querystring":
+                values = [v for k, v in query if k == wire_name]
+                if values:
+                    merged[member] = values if shape.type_name == "list" else values[-1]
+        return merged
 
     def _pattern(self, pattern: str) -> re.Pattern[str] | None:
         if pattern not in self._patterns:
