@@ -21,8 +21,7 @@ import botocore.exceptions
 import pytest
 
 from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
-from agentcore_auth.testing import LocalAgentCore
-from agentcore_auth.testing._env import DEFAULT_RETURN_URL, DEFAULT_WORKLOAD
+from agentcore_auth.testing import DEFAULT_RETURN_URL, DEFAULT_WORKLOAD, LocalAgentCore
 from agentcore_auth.testing._seed import DEMO_API_KEY
 
 REAL_KEY_ID = "AKIAREALKEYDONOTUSE1"

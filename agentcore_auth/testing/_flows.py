@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 import urllib.parse
 from typing import Any
@@ -69,6 +70,9 @@ class Flows:
         self._oauth = oauth
         self._identity_url = identity_url
         self._settings = settings
+        # one refresh at a time: the IdP rotates refresh tokens, so two concurrent
+        # refreshes of one user's token would make the second look like a revocation
+        self._refresh_lock = threading.Lock()
 
     # --- token requests -------------------------------------------------------------------
 
@@ -184,8 +188,13 @@ class Flows:
         if entry is not None and not body.get("forceAuthentication"):
             if entry.expires_at > now:
                 return {"accessToken": entry.access_token}
-            if entry.refresh_token:
-                refreshed = self._refresh(provider, entry, scopes)
+            with self._refresh_lock:
+                with self._store.lock:
+                    entry = self._store.vault.get(key)  # another call may have refreshed it
+                if entry is not None and entry.expires_at > time.time():
+                    return {"accessToken": entry.access_token}
+                refreshed = (self._refresh(provider, entry, scopes)
+                             if entry is not None and entry.refresh_token else None)
                 with self._store.lock:
                     if refreshed is None:
                         self._store.vault.pop(key, None)  # the grant is gone: consent again
