@@ -311,3 +311,28 @@ def test_vault_refreshes_then_revocation_asks_again(short_lived: LocalAgentCore,
         assert not any(token in value for request in env.oauth_requests("/token")
                        for _, value in request)
     assert "must consent again" in caplog.text
+
+
+def test_concurrent_calls_refresh_once(short_lived: LocalAgentCore) -> None:
+    """Eight callers after expiry: one refresh, and none mistakes rotation for revocation."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    env = short_lived
+    data = env.client("bedrock-agentcore")
+    provider, _, _ = env.create_oauth2_provider()
+    token = env.workload_token(env.workload_name, user_id="xena")
+
+    def call(_: int = 0) -> dict[str, Any]:
+        return dict(data.get_resource_oauth2_token(
+            workloadIdentityToken=token, resourceCredentialProviderName=provider,
+            scopes=["files"], oauth2Flow="USER_FEDERATION"))
+
+    env.complete_consent(call()["authorizationUrl"])
+    assert call()["accessToken"]
+    time.sleep(2.1)
+    env.reset_counts()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(8)))
+    assert all("accessToken" in r for r in results)
+    assert len({r["accessToken"] for r in results}) == 1
+    assert env.call_count("OAuth2Token") == 1
