@@ -336,3 +336,34 @@ def test_concurrent_calls_refresh_once(short_lived: LocalAgentCore) -> None:
     assert all("accessToken" in r for r in results)
     assert len({r["accessToken"] for r in results}) == 1
     assert env.call_count("OAuth2Token") == 1
+
+
+def test_oauth2_provider_settings_kept_as_given(env: LocalAgentCore) -> None:
+    """Private endpoint, overrides, certificates and the auth method come back as given."""
+    control = env.client("bedrock-agentcore-control")
+    client_id, secret = env.unique_name("cid"), "cs-" + env.unique_name("kept")
+    env.register_oauth_client(client_id, secret)
+    lattice = {"selfManagedLatticeResource": {
+        "resourceConfigurationIdentifier": "rcfg-0123456789abcdef0"}}
+    settings = {
+        "clientAuthenticationMethod": "CLIENT_SECRET_POST",
+        "privateEndpoint": lattice,
+        "privateEndpointOverrides": [{"domain": "idp.internal.test", "privateEndpoint": lattice}],
+        "certificateConfigurations": [{"secretsManager": {
+            "secretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:ca-AbCdEf"}}],
+    }
+    name = env.unique_name("kept")
+    control.create_oauth2_credential_provider(
+        name=name, credentialProviderVendor="CustomOauth2",
+        oauth2ProviderConfigInput={"customOauth2ProviderConfig": {
+            "oauthDiscovery": {"discoveryUrl": env.oauth_discovery_url}, "clientId": client_id,
+            "clientSecret": secret, **settings}})
+    got = control.get_oauth2_credential_provider(name=name)
+    kept = got["oauth2ProviderConfigOutput"]["customOauth2ProviderConfig"]
+    assert {k: kept[k] for k in settings} == settings
+    data = env.client("bedrock-agentcore")
+    assert data.get_resource_oauth2_token(
+        workloadIdentityToken=env.workload_token(), resourceCredentialProviderName=name,
+        scopes=["r"], oauth2Flow="M2M")["accessToken"]
+    assert ("client_secret", "<redacted>") in last_token_request(env)  # CLIENT_SECRET_POST
+    assert secret not in str(got)
