@@ -331,8 +331,12 @@ def test_concurrent_calls_refresh_once(short_lived: LocalAgentCore) -> None:
     assert call()["accessToken"]
     time.sleep(2.1)
     env.reset_counts()
-    with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(call, range(8)))
+    env.oauth.token_lifetime = 60  # the refreshed token must outlive the eight calls, however slow
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(call, range(8)))
+    finally:
+        env.oauth.token_lifetime = 2
     assert all("accessToken" in r for r in results)
     assert len({r["accessToken"] for r in results}) == 1
     assert env.call_count("OAuth2Token") == 1
