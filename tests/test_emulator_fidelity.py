@@ -252,8 +252,8 @@ def test_authorization_url_is_the_services_own(env: LocalAgentCore, data: Any) -
 
 @pytest.fixture(scope="module")
 def short_lived() -> Iterator[LocalAgentCore]:
-    """Access tokens and consent sessions that expire within seconds."""
-    with LocalAgentCore(token_lifetime=2, consent_session_lifetime=1.5) as env:
+    """Access tokens that expire within seconds (sessions too, where a test asks)."""
+    with LocalAgentCore(token_lifetime=2) as env:
         yield env
 
 
@@ -263,9 +263,13 @@ def test_session_expires(short_lived: LocalAgentCore) -> None:
     data = env.client("bedrock-agentcore")
     provider, _, _ = env.create_oauth2_provider()
     token = env.workload_token(env.workload_name, user_id="vic")
-    pending = data.get_resource_oauth2_token(
-        workloadIdentityToken=token, resourceCredentialProviderName=provider, scopes=["s"],
-        oauth2Flow="USER_FEDERATION")
+    env.settings.consent_session_lifetime = 1.5
+    try:
+        pending = data.get_resource_oauth2_token(
+            workloadIdentityToken=token, resourceCredentialProviderName=provider, scopes=["s"],
+            oauth2Flow="USER_FEDERATION")
+    finally:
+        env.settings.consent_session_lifetime = 600
     time.sleep(1.6)
     assert httpx.get(pending["authorizationUrl"]).status_code == 400
     with pytest.raises(botocore.exceptions.ClientError) as info:
