@@ -77,7 +77,8 @@ def test_no_default_workload_when_asked() -> None:
         assert listed["workloadIdentities"] == []
 
 
-def test_hostile_shell_neither_breaks_nor_reaches_the_emulator(hostile: dict[str, str]) -> None:
+def test_hostile_shell_neither_breaks_nor_reaches_the_emulator(
+        hostile: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Own clients ignore the shell; with env_vars() applied, plain boto3 uses dummy keys."""
     with LocalAgentCore(workload_name=None) as env:  # starts although AWS_PROFILE is missing
         name, arn = env.create_api_key_provider("sk-hermetic-1")
@@ -85,7 +86,8 @@ def test_hostile_shell_neither_breaks_nor_reaches_the_emulator(hostile: dict[str
         assert env.workload_token("hermetic")
         assert env.access_key_ids == {"testing"}
         # the exports win over everything the shell set
-        os.environ.update(env.env_vars())
+        for name, value in env.env_vars().items():
+            monkeypatch.setenv(name, value)
         assert boto3.session.Session().region_name == env.region
         control = boto3.client("bedrock-agentcore-control")
         assert control.get_api_key_credential_provider(name=name)["name"] == name
