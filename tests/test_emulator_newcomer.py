@@ -86,8 +86,8 @@ def test_hostile_shell_neither_breaks_nor_reaches_the_emulator(
         assert env.workload_token("hermetic")
         assert env.access_key_ids == {"testing"}
         # the exports win over everything the shell set
-        for name, value in env.env_vars().items():
-            monkeypatch.setenv(name, value)
+        for variable, value in env.env_vars().items():
+            monkeypatch.setenv(variable, value)
         assert boto3.session.Session().region_name == env.region
         control = boto3.client("bedrock-agentcore-control")
         assert control.get_api_key_credential_provider(name=name)["name"] == name
