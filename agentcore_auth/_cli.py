@@ -225,7 +225,7 @@ def _providers(args: argparse.Namespace) -> int:
 def _emulator(args: argparse.Namespace) -> int:
     from .testing.__main__ import serve
 
-    return serve(args.region or "us-east-1", say=_say)
+    return serve(args.region or "us-east-1", say=_say, seed=args.seed)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -324,6 +324,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emulator", parents=[debug], help="run the local emulator in the "
                        "foreground and print how to point boto3 at it")
     p.add_argument("--region", help="the emulated Region (default us-east-1)")
+    p.add_argument("--seed", action="store_true", help="create a demo secret, an API key "
+                   "provider 'weather' and an OAuth2 provider 'local-idp'")
     p.set_defaults(handler=_emulator)
     return parser
 

@@ -175,8 +175,9 @@ def test_resolve_oauth2_m2m(env: LocalAgentCore, canaries: list[str], cli: Any) 
     assert "OAuth2 token (M2M)" in result.out and "sha256:" in result.out
 
 
-def test_resolve_errors(env: LocalAgentCore, cli: Any) -> None:
+def test_resolve_errors(env: LocalAgentCore, cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """No workload: configuration error, exit 2; unknown provider: exit 1; one line each."""
+    monkeypatch.delenv("AGENTCORE_AUTH_WORKLOAD_NAME")  # env_vars() names the default one
     result = cli("resolve", "weather")
     assert result.code == 2 and "--workload NAME" in result.err
     assert result.err.count("\n") == 1 and "Traceback" not in result.err

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+import botocore.config
 import botocore.exceptions
 import pytest
 
@@ -166,7 +167,8 @@ def test_server_validates_pattern_without_client_validation(unvalidated_control:
         unvalidated_control.create_api_key_credential_provider(name="bad name!", apiKey="x")
     assert error_of(info) == (
         "ValidationException",
-        "name does not match the pattern [a-zA-Z0-9\\-_]+",
+        "1 validation error detected: Value 'bad name!' at 'name' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: [a-zA-Z0-9\\-_]+",
     )
 
 
@@ -424,3 +426,56 @@ def test_aws_cli_documented_example(env: LocalAgentCore) -> None:
     assert output["clientSecretSource"] == "EXTERNAL"
     got = env.client("bedrock-agentcore-control").get_oauth2_credential_provider(name=name)
     assert got["clientSecretJsonKey"] == "key"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({}, "got 0"),
+        (
+            {
+                "customOauth2ProviderConfig": {
+                    "oauthDiscovery": {"discoveryUrl": "http://127.0.0.1:9/x"}, "clientId": "c",
+                    "clientSecret": "s"},
+                "githubOauth2ProviderConfig": {"clientId": "c", "clientSecret": "s"},
+            },
+            "got 2: customOauth2ProviderConfig, githubOauth2ProviderConfig",
+        ),
+    ],
+    ids=["none", "two"],
+)
+def test_union_needs_exactly_one_member(unvalidated_control: Any, config: dict[str, Any],
+                                        expected: str) -> None:
+    """A union (oauth2ProviderConfigInput) with zero or two members is refused server-side."""
+    with pytest.raises(botocore.exceptions.ClientError) as info:
+        unvalidated_control.create_oauth2_credential_provider(
+            name="union", credentialProviderVendor="CustomOauth2",
+            oauth2ProviderConfigInput=config)
+    code, message = error_of(info)
+    assert code == "ValidationException"
+    assert "oauth2ProviderConfigInput must set exactly one of" in message and expected in message
+
+
+def test_tag_and_custom_parameter_limits(env: LocalAgentCore, unvalidated_control: Any) -> None:
+    """Tag count, key pattern and customParameters key/value limits, in AWS's wording."""
+    too_many = {f"k{i}": "v" for i in range(51)}
+    for tags, rule in ((too_many, "Member must have length less than or equal to 50"),
+                       ({"bad key!": "v"}, "regular expression pattern"),
+                       ({"k": "v" * 257}, "less than or equal to 256")):
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            unvalidated_control.create_workload_identity(name=env.unique_name("tags"), tags=tags)
+        code, message = error_of(info)
+        assert code == "ValidationException" and rule in message
+        assert message.startswith("1 validation error detected: Value")
+    data = env.client("bedrock-agentcore", config=botocore.config.Config(
+        parameter_validation=False))
+    secret_value = "custom-secret-value-" + "x" * 2048
+    for params, field in (({"bad key!": "v"}, "customParameters.key"),
+                          ({"k": secret_value}, "customParameters.k")):
+        with pytest.raises(botocore.exceptions.ClientError) as info:
+            data.get_resource_oauth2_token(
+                workloadIdentityToken=env.workload_token(), resourceCredentialProviderName="p",
+                scopes=[], oauth2Flow="M2M", customParameters=params)
+        code, message = error_of(info)
+        assert code == "ValidationException" and f"'{field}'" in message
+        assert "custom-secret-value" not in message  # a sensitive value is never echoed

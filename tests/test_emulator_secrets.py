@@ -64,13 +64,29 @@ def test_rotation_seen_on_next_read(env: LocalAgentCore, data: Any, token: str) 
 
 
 def test_cross_account_same_region_resolves(env: LocalAgentCore, data: Any, token: str) -> None:
-    """Another account's secret in the same Region resolves through its resource policy."""
-    arn = env.create_secret(
-        env.unique_name("xa"), {"key": "from-other-account"}, account_id="210987654321"
-    )
+    """Another account's secret in the same Region, under a shared CMK, resolves anew."""
+    key = env.create_kms_key(account_id="210987654321")
+    arn = env.create_secret(env.unique_name("xa"), {"key": "from-other-account"},
+                            kms_key_id=key, account_id="210987654321")
     assert fetch(data, token, provider_for(env, arn)) == "from-other-account"
     env.rotate_secret(arn, {"key": "rotated-other"})
     assert fetch(data, token, provider_for(env, arn)) == "rotated-other"
+
+
+@pytest.mark.parametrize("managed_key", [None, "alias/aws/secretsmanager"])
+def test_cross_account_with_aws_managed_key_denied(
+    env: LocalAgentCore, data: Any, token: str, managed_key: str | None
+) -> None:
+    """Another account's secret under aws/secretsmanager cannot be decrypted by the service."""
+    arn = env.create_secret(env.unique_name("xa"), {"key": CANARY}, kms_key_id=managed_key,
+                            account_id="210987654321")
+    code, message = failure(data, token, provider_for(env, arn))
+    assert code == "AccessDeniedException"
+    assert arn in message and "aws/secretsmanager" in message
+    assert "customer managed KMS key" in message and "--kms-key-id" in message
+    # the same secret in the service's own account is fine with the AWS managed key
+    own = env.create_secret(env.unique_name("own"), {"key": "mine"}, kms_key_id=managed_key)
+    assert fetch(data, token, provider_for(env, own)) == "mine"
 
 
 def test_missing_resource_policy_grant(env: LocalAgentCore, data: Any, token: str) -> None:

@@ -13,14 +13,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._env import GRANT_SERVICE, LocalAgentCore
+    from ._env import DEFAULT_RETURN_URL, DEFAULT_WORKLOAD, GRANT_SERVICE, LocalAgentCore
     from ._helpers import ManualClock, fake_aws_environ
     from ._secrets import SERVICE_PRINCIPAL
 
-__all__ = ["GRANT_SERVICE", "SERVICE_PRINCIPAL", "LocalAgentCore", "ManualClock",
-           "fake_aws_environ"]
+__all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "SERVICE_PRINCIPAL",
+           "LocalAgentCore", "ManualClock", "fake_aws_environ"]
 
 _LAZY = {
+    "DEFAULT_RETURN_URL": "._env",
+    "DEFAULT_WORKLOAD": "._env",
     "LocalAgentCore": "._env",
     "ManualClock": "._helpers",
     "fake_aws_environ": "._helpers",

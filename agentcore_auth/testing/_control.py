@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ._control_extras import ControlExtras
 from ._oauth import OAuthServer
 from ._secrets import SecretAccess
 from ._state import ApiKeyProvider, Oauth2Provider, Store, WorkloadIdentity
@@ -24,6 +25,10 @@ __all__ = ["ControlPlane"]
 _OWN_CONFIG_VENDORS = ("Custom", "Google", "Github", "Slack", "Salesforce", "Microsoft",
                        "Atlassian", "Linkedin")
 _MANAGED_KEYS = {"apikey": "api_key", "oauth2": "client_secret"}
+# provider settings kept as given and returned (the output model has them for CustomOauth2)
+_KEPT_SETTINGS = ("onBehalfOfTokenExchangeConfig", "clientAuthenticationMethod",
+                  "privateKeyJwtConfig", "privateEndpoint", "privateEndpointOverrides",
+                  "certificateConfigurations")
 
 
 def _config_key(vendor: str) -> str:
@@ -41,7 +46,7 @@ def _page(items: list[Any], body: dict[str, Any], default_max: int) -> tuple[lis
     return items[start:end], (str(end) if end < len(items) else None)
 
 
-class ControlPlane:
+class ControlPlane(ControlExtras):
     """Handlers of the control-plane operations the emulator supports."""
 
     def __init__(self, store: Store, access: SecretAccess, oauth: OAuthServer,
@@ -51,7 +56,7 @@ class ControlPlane:
         self._oauth = oauth
         self._identity_url = identity_url
         region, account = access.region, access.account_id
-        self._vault_arn = f"arn:aws:acps:{region}:{account}:token-vault/default"
+        self._vault_arn = f"arn:aws:bedrock-agentcore:{region}:{account}:token-vault/default"
         self._workload_arn = (f"arn:aws:bedrock-agentcore:{region}:{account}:"
                               "workload-identity-directory/default/workload-identity/")
 
@@ -85,7 +90,7 @@ class ControlPlane:
         if not value:
             raise validation(prefix + value_field,
                              f"{prefix}{value_field} is required (or use {source_field} EXTERNAL)")
-        json_key = _MANAGED_KEYS[kind]
+        json_key = _MANAGED_KEYS.get(kind, value_field)
         if old and old[0] == "MANAGED":
             self._access.update_managed(old[1], json_key, value)
             return "MANAGED", old[1], json_key
@@ -120,6 +125,7 @@ class ControlPlane:
             provider = ApiKeyProvider(name, f"{self._vault_arn}/apikeycredentialprovider/{name}",
                                       source, arn, key)
             self._store.api_key_providers[name] = provider
+            self._store.tags[provider.arn] = dict(body.get("tags") or {})
             return self._api_key_out(provider, times=False)
 
     def GetApiKeyCredentialProvider(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
@@ -139,6 +145,7 @@ class ControlPlane:
         with self._store.lock:
             p = self._api_key(body["name"])
             del self._store.api_key_providers[p.name]
+            self._store.tags.pop(p.arn, None)
         if p.source == "MANAGED":
             self._access.delete_managed(p.secret_arn)
         return {}
@@ -210,7 +217,8 @@ class ControlPlane:
             "clientSecretSource": p.source, "name": p.name, "credentialProviderArn": p.arn,
             "credentialProviderVendor": p.vendor, "callbackUrl": p.callback_url, "status": "READY",
             "oauth2ProviderConfigOutput": {p.config_key: {"oauthDiscovery": p.discovery,
-                                                          "clientId": p.client_id}},
+                                                          "clientId": p.client_id,
+                                                          **p.settings}},
         }
         if times:
             out.update(createdTime=p.created, lastUpdatedTime=p.updated)
@@ -234,6 +242,12 @@ class ControlPlane:
             raise validation(f"oauth2ProviderConfigInput.{key}.clientId",
                              f"oauth2ProviderConfigInput.{key}.clientId is required")
         return key, config
+
+    @staticmethod
+    def _settings(key: str, config: dict[str, Any]) -> dict[str, Any]:
+        if key != "customOauth2ProviderConfig":
+            return {}
+        return {name: config[name] for name in _KEPT_SETTINGS if name in config}
 
     @staticmethod
     def _auth_method(config: dict[str, Any], metadata: dict[str, Any]) -> str:
@@ -261,8 +275,9 @@ class ControlPlane:
                 body["credentialProviderVendor"], key, config["clientId"], source, arn, json_key,
                 discovery, metadata,
                 f"{self._identity_url}/identities/oauth2/callback/{secrets.token_hex(8)}",
-                self._auth_method(config, metadata))
+                self._auth_method(config, metadata), self._settings(key, config))
             self._store.oauth2_providers[name] = provider
+            self._store.tags[provider.arn] = dict(body.get("tags") or {})
             return self._oauth2_out(provider, times=False)
 
     def GetOauth2CredentialProvider(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
@@ -282,12 +297,14 @@ class ControlPlane:
             p.client_id = config["clientId"]
             p.discovery, p.metadata = discovery, metadata
             p.auth_method, p.updated = self._auth_method(config, metadata), time.time()
+            p.settings = self._settings(key, config)
             return self._oauth2_out(p)
 
     def DeleteOauth2CredentialProvider(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         with self._store.lock:
             p = self._oauth2(body["name"])
             del self._store.oauth2_providers[p.name]
+            self._store.tags.pop(p.arn, None)
             for vault_key in [k for k in self._store.vault if k[1] == p.name]:
                 del self._store.vault[vault_key]
         if p.source == "MANAGED":
@@ -328,6 +345,7 @@ class ControlPlane:
             workload = WorkloadIdentity(name, self._workload_arn + name,
                                         list(body.get("allowedResourceOauth2ReturnUrls") or []))
             self._store.workloads[name] = workload
+            self._store.tags[workload.arn] = dict(body.get("tags") or {})
             return self._workload_out(workload, times=False)
 
     def GetWorkloadIdentity(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
@@ -343,7 +361,9 @@ class ControlPlane:
 
     def DeleteWorkloadIdentity(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         with self._store.lock:
-            del self._store.workloads[self._workload(body["name"]).name]
+            workload = self._workload(body["name"])
+            del self._store.workloads[workload.name]
+            self._store.tags.pop(workload.arn, None)
         return {}
 
     def ListWorkloadIdentities(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
@@ -352,8 +372,3 @@ class ControlPlane:
                      for w in self._store.workloads.values()]
         page, token = _page(items, body, 20)
         return {"workloadIdentities": page, **({"nextToken": token} if token else {})}
-
-    def GetTokenVault(self, body: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        return {"tokenVaultId": body.get("tokenVaultId") or "default",
-                "kmsConfiguration": {"keyType": "ServiceManagedKey"},
-                "lastModifiedDate": time.time()}

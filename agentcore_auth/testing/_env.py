@@ -16,23 +16,30 @@ import logging
 import secrets
 import threading
 import time
-import urllib.parse
 from typing import Any
 
 from ._api import ProtectedApi
 from ._helpers import ProviderHelpers
-from ._identity import IdentityService
+from ._identity import IdentityService, Regions
+from ._isolation import PROFILE, AwsFiles
 from ._oauth import OAuthServer
 from ._secrets import SERVICE_PRINCIPAL, SecretAccess
 from ._server import MotoServer
-from ._state import Counters, Faults, Store
+from ._state import Counters, Faults, Settings, Store
+from ._trust import TrustedIssuers
 
-__all__ = ["GRANT_SERVICE", "LocalAgentCore"]
+__all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "LocalAgentCore"]
 
 logger = logging.getLogger("agentcore_auth.testing")
 
 GRANT_SERVICE = "grant-service"
 """Default ``policy=`` of :meth:`LocalAgentCore.create_secret`: grant the service principal."""
+
+DEFAULT_WORKLOAD = "local-agent"
+"""The workload identity every LocalAgentCore creates (``AGENTCORE_AUTH_WORKLOAD_NAME``)."""
+
+DEFAULT_RETURN_URL = "http://localhost:8081/oauth2/callback"
+"""The OAuth2 return URL the default workload identity allows (USER_FEDERATION)."""
 
 _AWS_SERVICES = {"secretsmanager", "kms", "sts"}
 _ACCOUNT_ID = "123456789012"  # moto's default account
@@ -46,10 +53,18 @@ class LocalAgentCore(ProviderHelpers):
     Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or
     call :meth:`start` and :meth:`stop`.
 
+    Resources belong to a Region, as in the service: ``region`` is the default one
+    (of :meth:`client`, :meth:`env_vars` and the helpers); a client signing for another
+    Region gets that Region's (initially empty) control and data planes.
+
     Args:
-        region: the Region the emulated services live in.
+        region: the default Region.
         token_lifetime: lifetime in seconds of the OAuth2 server's access tokens.
         workload_token_lifetime: lifetime in seconds of workload access tokens.
+        workload_name: the workload identity created at start (``None``: none).
+        return_urls: the OAuth2 return URLs that workload identity allows.
+        consent_session_lifetime: seconds a USER_FEDERATION session stays usable
+            (also settable later: ``env.settings.consent_session_lifetime``).
 
     Example:
         >>> with LocalAgentCore() as env:  # doctest: +SKIP
@@ -60,12 +75,17 @@ class LocalAgentCore(ProviderHelpers):
     """
 
     def __init__(self, region: str = "us-east-1", *, token_lifetime: int = 3600,
-                 workload_token_lifetime: int = 900) -> None:
+                 workload_token_lifetime: int = 900,
+                 workload_name: str | None = DEFAULT_WORKLOAD,
+                 return_urls: tuple[str, ...] | list[str] = (DEFAULT_RETURN_URL,),
+                 consent_session_lifetime: float = 600.0) -> None:
         self.region = region
         self.account_id = _ACCOUNT_ID
+        self.workload_name = workload_name
+        self.return_urls = list(return_urls)
         self.counters = Counters()
         self.faults = Faults()
-        self.store = Store()
+        self.settings = Settings(consent_session_lifetime=consent_session_lifetime)
         self._token_lifetime = token_lifetime
         self._workload_token_lifetime = workload_token_lifetime
         self._started = False
@@ -93,11 +113,16 @@ class LocalAgentCore(ProviderHelpers):
                 self._moto.reset()
             _live += 1
         try:
-            self.access = SecretAccess(self._moto.url, self.region, self.account_id)
+            self.regions = Regions(self._moto.url, self.account_id, self.region)
             self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
             self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
-            self._identity = IdentityService(self.store, self.access, self.oauth, self.counters,
-                                             self.faults, self._workload_token_lifetime)
+            self.trusted_issuers = TrustedIssuers(self.oauth.issuer, self.oauth.verify_user_token)
+            self._identity = IdentityService(self.regions, self.oauth, self.counters,
+                                             self.faults, self._workload_token_lifetime,
+                                             self.trusted_issuers, self.settings)
+            self._files = AwsFiles(self.region)
+            if self.workload_name:
+                self.create_workload(self.workload_name, self.return_urls)
         except BaseException:
             self._started = True
             self.stop()
@@ -118,6 +143,8 @@ class LocalAgentCore(ProviderHelpers):
         for server in ("_identity", "_api", "oauth"):
             if server in self.__dict__:
                 getattr(self, server).stop()
+        if "_files" in self.__dict__:
+            self._files.remove()
         with _live_lock:
             _live -= 1
             if _live == 0:
@@ -132,6 +159,18 @@ class LocalAgentCore(ProviderHelpers):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def access(self) -> SecretAccess:
+        """How the service reads secrets in the default Region."""
+        return self.regions.access(self.region)
+
+    @property
+    def store(self) -> Store:
+        """The control and data planes' state in the default Region."""
+        return self.regions.store(self.region)
 
     # --- endpoints and clients ------------------------------------------------------------
 
@@ -183,8 +222,33 @@ class LocalAgentCore(ProviderHelpers):
             client.meta.events.register("before-send.*.*", add_account)
         return client
 
+    def session(self) -> Any:
+        """A boto3 Session with the emulator's dummy keys and Region, blind to ``~/.aws``.
+
+        For ``AgentCoreIdentitySource(session=env.session(), endpoint_url=env.endpoint_url)``
+        and the like; pass ``endpoint_url=`` to its clients (or use :meth:`client`).
+        """
+        from ._isolation import isolated_session
+
+        return isolated_session(region_name=self.region, aws_access_key_id="testing",
+                                aws_secret_access_key="testing")
+
+    @property
+    def access_key_ids(self) -> set[str]:
+        """The access key ids that signed requests to AgentCore Identity (hermeticity tests)."""
+        return self._identity.signers()
+
     def env_vars(self) -> dict[str, str]:
-        """Environment variables that point boto3 and the AWS CLI at this emulator."""
+        """Environment variables that point boto3, the AWS CLI and agentcore-auth here.
+
+        Set together, they win over whatever the shell holds: the config and
+        credentials files are the emulator's own (profile ``agentcore-local``), keys
+        are dummies and ``AWS_SESSION_TOKEN`` is blank, so a user's profile, config
+        file or real credentials neither break the emulator nor reach it.
+        ``AGENTCORE_AUTH_WORKLOAD_NAME`` names the default workload identity.
+        """
+        workload = {"AGENTCORE_AUTH_WORKLOAD_NAME": self.workload_name} if self.workload_name \
+            else {}
         return {
             "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.endpoint_url,
             "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL": self.endpoint_url,
@@ -195,6 +259,13 @@ class LocalAgentCore(ProviderHelpers):
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "",
+            "AWS_PROFILE": PROFILE,
+            "AWS_CONFIG_FILE": self._files.config_file,
+            "AWS_SHARED_CREDENTIALS_FILE": self._files.credentials_file,
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "false",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            **workload,
         }
 
     # --- counters and faults --------------------------------------------------------------
@@ -239,9 +310,34 @@ class LocalAgentCore(ProviderHelpers):
         """Add an OAuth2 client, or rotate its secret; return the secret's generation."""
         return self.oauth.register_client(client_id, client_secret)
 
-    def issue_user_token(self, sub: str) -> str:
+    def issue_user_token(self, sub: str, *, lifetime: int | None = None) -> str:
         """A user JWT signed by the local OAuth2 server (for ``...ForJWT`` and token exchange)."""
-        return self.oauth.issue_user_token(sub)
+        return self.oauth.issue_user_token(sub, lifetime)
+
+    def trust_issuer(self, issuer: str, *, key: bytes | str | None = None,
+                     jwks: dict[str, Any] | None = None,
+                     audiences: list[str] | None = None) -> None:
+        """Let ``GetWorkloadAccessTokenForJWT`` accept JWTs of another issuer.
+
+        On AWS this is the agent's inbound authorizer (discovery URL, allowed
+        audiences). Tokens must be signed: HS256 with ``key``, or RS256 with a key
+        of ``jwks`` (``{"keys": [{"kty": "RSA", "kid": ..., "n": ..., "e": ...}]}``);
+        ``alg: none`` and expired tokens are refused. The local OAuth2 server's
+        issuer is trusted from the start.
+        """
+        self.trusted_issuers.trust(issuer, key=key, jwks=jwks, audiences=audiences)
+
+    def revoke_consent(self, user: str) -> int:
+        """Withdraw user ``user``'s grants at the local IdP (their refresh tokens).
+
+        The vault's next refresh for that user fails, so the service asks the user to
+        consent again. Returns how many refresh tokens were revoked.
+        """
+        return self.oauth.revoke(user)
+
+    def oauth_requests(self, endpoint: str = "/token") -> list[list[tuple[str, str]]]:
+        """The parameters the local OAuth2 server received at ``endpoint``, secrets redacted."""
+        return self.oauth.requests(endpoint)
 
     def validate_oauth_token(self, token: str, *, audience: str | None = None,
                              scopes: list[str] | None = None) -> dict[str, Any]:
@@ -304,84 +400,3 @@ class LocalAgentCore(ProviderHelpers):
             text = policy if isinstance(policy, str) else json.dumps(policy)
             sm.put_resource_policy(SecretId=arn, ResourcePolicy=text)
         return arn
-
-    def rotate_secret(self, arn: str, value: dict[str, Any] | str) -> str:
-        """Put a new AWSCURRENT value into a secret; return the new version id."""
-        account = arn.split(":")[4] if arn.startswith("arn:") else None
-        text = value if isinstance(value, str) else json.dumps(value)
-        response = self.access.client("secretsmanager", account).put_secret_value(
-            SecretId=arn, SecretString=text)
-        return str(response["VersionId"])
-
-    def create_kms_key(self, *, grant_service: bool = True, account_id: str | None = None) -> str:
-        """A customer managed KMS key; by default its policy grants the service ``kms:Decrypt``."""
-        account = account_id or self.account_id
-        statements: list[dict[str, Any]] = [{
-            "Sid": "EnableRoot", "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*",
-            "Resource": "*"}]
-        if grant_service:
-            statements.append({"Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
-                               "Principal": {"Service": SERVICE_PRINCIPAL},
-                               "Action": "kms:Decrypt", "Resource": "*"})
-        kms = self.access.client("kms", account)
-        policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
-        return str(kms.create_key(Policy=policy)["KeyMetadata"]["Arn"])
-
-    def create_workload(self, name: str | None = None, return_urls: list[str] | None = None) -> str:
-        """Create a workload identity (a unique name by default); return its name."""
-        name = name or self.unique_name("workload")
-        self._helper("bedrock-agentcore-control").create_workload_identity(
-            name=name, allowedResourceOauth2ReturnUrls=list(return_urls or []))
-        return name
-
-    def workload_token(self, workload: str | None = None, *, user_id: str | None = None,
-                       user_token: str | None = None) -> str:
-        """A workload access token (creating a workload identity when none is named)."""
-        workload = workload or self.create_workload()
-        data = self._helper("bedrock-agentcore")
-        if user_token is not None:
-            response = data.get_workload_access_token_for_jwt(workloadName=workload,
-                                                              userToken=user_token)
-        elif user_id is not None:
-            response = data.get_workload_access_token_for_user_id(workloadName=workload,
-                                                                  userId=user_id)
-        else:
-            response = data.get_workload_access_token(workloadName=workload)
-        return str(response["workloadAccessToken"])
-
-    def complete_consent(self, authorization_url: str, *, user_id: str | None = None,
-                         user_token: str | None = None) -> str:
-        """Consent as the user's browser would, then call CompleteResourceTokenAuth.
-
-        Follows the redirects from the local IdP through the emulator's callback up to
-        the app's return URL (not fetched), then completes the session for ``user_id``
-        or ``user_token`` (default: the user the session was started for).
-
-        Returns:
-            The session URI, to pass to ``GetResourceOauth2Token(sessionUri=...)``.
-        """
-        import httpx
-
-        ours = (self.oauth.issuer, self.endpoint_url)
-        url = authorization_url
-        with httpx.Client(timeout=10.0) as http:
-            for _ in range(10):
-                response = http.get(url)
-                if not response.is_redirect:
-                    response.raise_for_status()
-                    break
-                url = urllib.parse.urljoin(url, response.headers["location"])
-                if not url.startswith(ours):
-                    break  # the application's return URL: the browser would land there
-        state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorization_url).query))
-        with self.store.lock:
-            session_uri = self.store.sessions_by_state.get(state.get("state", ""), "")
-            default_user = self.store.sessions[session_uri].user_id if session_uri else None
-        if not session_uri:
-            raise ValueError("the authorization URL does not belong to a session of this emulator")
-        identifier = ({"userToken": user_token} if user_token is not None
-                      else {"userId": user_id or default_user})
-        self._helper("bedrock-agentcore").complete_resource_token_auth(
-            userIdentifier=identifier, sessionUri=session_uri)
-        return session_uri

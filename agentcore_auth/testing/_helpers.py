@@ -1,10 +1,14 @@
-"""Helpers for testing agents against LocalAgentCore: providers in one call, a manual clock."""
+"""Helpers for testing agents against LocalAgentCore: set-ups in one call, a manual clock."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import urllib.parse
 from typing import Any
+
+from ._secrets import SERVICE_PRINCIPAL
 
 __all__ = ["ManualClock", "ProviderHelpers", "fake_aws_environ"]
 
@@ -42,7 +46,7 @@ def fake_aws_environ() -> dict[str, str | None]:
 
 
 class ProviderHelpers:
-    """One-call set-ups of credential providers, mixed into :class:`LocalAgentCore`."""
+    """One-call set-ups (providers, keys, workloads, consent), mixed into LocalAgentCore."""
 
     def create_api_key_provider(
         self, value: str, *, name: str | None = None, json_key: str = "api_key",
@@ -101,3 +105,108 @@ class ProviderHelpers:
         env: Any = self
         env.rotate_secret(arn, {"client_secret": client_secret})
         env.register_oauth_client(client_id, client_secret)
+
+    def rotate_secret(self, arn: str, value: dict[str, Any] | str) -> str:
+        """Put a new AWSCURRENT value into a secret; return the new version id."""
+        env: Any = self
+        account = arn.split(":")[4] if arn.startswith("arn:") else None
+        text = value if isinstance(value, str) else json.dumps(value)
+        response = env.access.client("secretsmanager", account).put_secret_value(
+            SecretId=arn, SecretString=text)
+        return str(response["VersionId"])
+
+    def create_kms_key(self, *, grant_service: bool = True, account_id: str | None = None) -> str:
+        """A customer managed KMS key; by default its policy grants the service ``kms:Decrypt``."""
+        env: Any = self
+        account = account_id or env.account_id
+        statements: list[dict[str, Any]] = [{
+            "Sid": "EnableRoot", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "kms:*",
+            "Resource": "*"}]
+        if grant_service:
+            statements.append({"Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
+                               "Principal": {"Service": SERVICE_PRINCIPAL},
+                               "Action": "kms:Decrypt", "Resource": "*"})
+        kms = env.access.client("kms", account)
+        policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
+        return str(kms.create_key(Policy=policy)["KeyMetadata"]["Arn"])
+
+    def create_workload(self, name: str | None = None, return_urls: list[str] | None = None) -> str:
+        """Create a workload identity (a unique name by default); return its name."""
+        env: Any = self
+        name = name or env.unique_name("workload")
+        env._helper("bedrock-agentcore-control").create_workload_identity(
+            name=name, allowedResourceOauth2ReturnUrls=list(return_urls or []))
+        return name
+
+    def workload_token(self, workload: str | None = None, *, user_id: str | None = None,
+                       user_token: str | None = None) -> str:
+        """A workload access token (creating a workload identity when none is named)."""
+        env: Any = self
+        workload = workload or env.create_workload()
+        data = env._helper("bedrock-agentcore")
+        if user_token is not None:
+            response = data.get_workload_access_token_for_jwt(workloadName=workload,
+                                                              userToken=user_token)
+        elif user_id is not None:
+            response = data.get_workload_access_token_for_user_id(workloadName=workload,
+                                                                  userId=user_id)
+        else:
+            response = data.get_workload_access_token(workloadName=workload)
+        return str(response["workloadAccessToken"])
+
+    def complete_consent(self, authorization_url: str, *, user_id: str | None = None,
+                         user_token: str | None = None) -> str:
+        """Consent as the user's browser would, then call CompleteResourceTokenAuth.
+
+        Follows the redirects from the local IdP through the emulator's callback up to
+        the app's return URL (not fetched), then completes the session for ``user_id``
+        or ``user_token`` (default: the user the session was started for).
+
+        Returns:
+            The session URI, to pass to ``GetResourceOauth2Token(sessionUri=...)``.
+        """
+        env: Any = self
+        import httpx
+
+        ours = (env.oauth.issuer, env.endpoint_url)
+        url = authorization_url
+        with httpx.Client(timeout=10.0) as http:
+            for _ in range(10):
+                response = http.get(url)
+                if not response.is_redirect:
+                    response.raise_for_status()
+                    break
+                url = urllib.parse.urljoin(url, response.headers["location"])
+                if not url.startswith(ours):
+                    break  # the application's return URL: the browser would land there
+        session_uri, region, started_by = env._session_of(authorization_url)
+        if user_token is not None:
+            identifier = {"userToken": user_token}
+        elif user_id is not None or isinstance(started_by, str):
+            identifier = {"userId": user_id or str(started_by)}
+        else:
+            identifier = {"userToken": started_by[1]}
+        data = (env._helper("bedrock-agentcore") if region == env.region
+                else env.client("bedrock-agentcore", region_name=region))
+        data.complete_resource_token_auth(userIdentifier=identifier, sessionUri=session_uri)
+        return str(session_uri)
+
+    def _session_of(self, authorization_url: str) -> tuple[str, str, str | tuple[str, str]]:
+        """(session URI, Region, who started it) of a consent session's authorization URL.
+
+        Who: the ``userId``, or ``("jwt", user JWT)`` for a session started with a JWT.
+        """
+        env: Any = self
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorization_url).query))
+        for region in env.regions.names():
+            store = env.regions.store(region)
+            with store.lock:
+                uri = query.get("request_uri") or store.sessions_by_state.get(
+                    query.get("state", ""), "")
+                session = store.sessions.get(uri)
+                if session is not None:
+                    if session.issuer and session.user_token:
+                        return uri, region, ("jwt", session.user_token)
+                    return uri, region, session.user_id
+        raise ValueError("the authorization URL does not belong to a session of this emulator")

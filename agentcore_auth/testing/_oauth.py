@@ -3,10 +3,15 @@
 Endpoints: ``/.well-known/openid-configuration`` and
 ``/.well-known/oauth-authorization-server`` (discovery), ``/authorize`` (approves at
 once and redirects with a code; ``login_hint`` becomes the token's ``sub``) and
-``/token`` (``client_credentials``, ``authorization_code`` and RFC 8693
-``token-exchange``; ``client_secret_basic`` or ``client_secret_post``). Access
-tokens are HS256 JWTs carrying the client's secret *generation*: registering a
-client again rotates its secret and makes every token issued before invalid.
+``/token`` (``client_credentials``, ``authorization_code``, ``refresh_token``,
+RFC 8693 ``token-exchange`` and RFC 7523 ``jwt-bearer``; ``client_secret_basic``
+or ``client_secret_post``). Access tokens are HS256 JWTs carrying the client's
+secret *generation*: registering a client again rotates its secret and makes every
+token issued before invalid. Every RFC 8707 ``resource`` and every ``audience``
+parameter counts (``aud`` lists the audiences, else the resources). The
+authorization code grant also returns a refresh token; :meth:`OAuthServer.revoke`
+withdraws a user's grant, so refreshing fails with ``invalid_grant``. Requests are
+logged without secret values (:meth:`OAuthServer.requests`).
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ from ._jwt import InvalidTokenError, sign, verify
 from ._server import HttpServer, Request, Response
 from ._state import Counters, Faults
 
-__all__ = ["TOKEN_EXCHANGE", "OAuthServer"]
+__all__ = ["JWT_BEARER", "TOKEN_EXCHANGE", "OAuthServer"]
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _USERS_AUDIENCE = "local-users"
+# parameters whose values are secrets: logged as "<redacted>"
+_SECRET_PARAMS = {"client_secret", "code", "refresh_token", "subject_token", "actor_token",
+                  "assertion", "client_assertion", "code_verifier"}
 
 
 class _OAuthError(Exception):
@@ -52,6 +61,8 @@ class OAuthServer:
         self._lock = threading.Lock()
         self._clients: dict[str, tuple[str, int]] = {}  # client_id -> (secret, generation)
         self._codes: dict[str, dict[str, Any]] = {}
+        self._refresh: dict[str, dict[str, Any]] = {}  # refresh token -> grant
+        self._log: list[tuple[str, list[tuple[str, str]]]] = []
         self._server = HttpServer(self._handle, "oauth2")
         self.issuer = self._server.url
 
@@ -67,7 +78,8 @@ class OAuthServer:
             "authorization_endpoint": f"{self.issuer}/authorize",
             "token_endpoint": f"{self.issuer}/token",
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code", "client_credentials", TOKEN_EXCHANGE],
+            "grant_types_supported": ["authorization_code", "client_credentials",
+                                      "refresh_token", TOKEN_EXCHANGE, JWT_BEARER],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["HS256"],
@@ -82,6 +94,25 @@ class OAuthServer:
             self._clients[client_id] = (client_secret, generation)
         return generation
 
+    def requests(self, endpoint: str = "/token") -> list[list[tuple[str, str]]]:
+        """The parameters of each request to ``endpoint`` (oldest first), secrets redacted."""
+        with self._lock:
+            return [list(items) for path, items in self._log if path == endpoint]
+
+    def _record(self, endpoint: str, items: list[tuple[str, str]]) -> None:
+        safe = [(k, "<redacted>" if k in _SECRET_PARAMS else v) for k, v in items]
+        with self._lock:
+            self._log.append((endpoint, safe))
+            del self._log[:-200]
+
+    def revoke(self, sub: str) -> int:
+        """Withdraw every refresh token of user ``sub``; return how many there were."""
+        with self._lock:
+            gone = [t for t, grant in self._refresh.items() if grant["sub"] == sub]
+            for token in gone:
+                del self._refresh[token]
+        return len(gone)
+
     def issue(self, *, sub: str, client_id: str | None, scopes: list[str],
               audience: str | list[str] | None = None, **extra: Any) -> dict[str, Any]:
         """Issue an access token; return the token response (``access_token``, ``expires_in``)."""
@@ -95,6 +126,15 @@ class OAuthServer:
         }
         return {"access_token": sign(claims, self._key), "token_type": "Bearer",
                 "expires_in": self.token_lifetime, "scope": claims["scope"]}
+
+    def _issue_with_refresh(self, grant: dict[str, Any], audience: str | list[str] | None,
+                            scopes: list[str], client_id: str) -> dict[str, Any]:
+        response = self.issue(sub=grant["sub"], client_id=client_id, scopes=scopes,
+                              audience=audience)
+        refresh = secrets.token_urlsafe(32)
+        with self._lock:
+            self._refresh[refresh] = {**grant, "client_id": client_id, "scopes": scopes}
+        return {**response, "refresh_token": refresh}
 
     def issue_user_token(self, sub: str, lifetime: int | None = None) -> str:
         """A signed user JWT (like an IdP's ID token) for ``GetWorkloadAccessTokenForJWT``."""
@@ -159,6 +199,7 @@ class OAuthServer:
                     return Response.json({"error": "not_found"}, 404)
                 return Response.json(self.metadata())
             if name == "OAuth2Authorize":
+                self._record("/authorize", list(request.query.items()))
                 return self._authorize(request.query)
             if request.method != "POST":
                 raise _OAuthError("invalid_request", "use POST", 405)
@@ -208,26 +249,40 @@ class OAuthServer:
         return client_id
 
     def _token(self, request: Request) -> dict[str, Any]:
-        form = request.form()
+        items = request.form_items()
+        self._record("/token", items)
+        form = dict(items)
         client_id = self._client(request, form)
         grant = form.get("grant_type")
         scopes = form.get("scope", "").split()
-        audience = form.get("audience") or form.get("resource") or None
+        audiences = [v for k, v in items if k == "audience"]
+        resources = [v for k, v in items if k == "resource"]
+        targets = audiences or resources
+        audience = (targets[0] if len(targets) == 1 else targets) or None
         if grant == "client_credentials":
             return self.issue(sub=client_id, client_id=client_id, scopes=scopes, audience=audience)
+        if grant == "refresh_token":
+            with self._lock:
+                previous = self._refresh.pop(form.get("refresh_token", ""), None)
+            if previous is None or previous["client_id"] != client_id:
+                raise _OAuthError("invalid_grant", "refresh token unknown, revoked or not this "
+                                                   "client's")
+            return self._issue_with_refresh(previous, audience, scopes or previous["scopes"],
+                                            client_id)
         if grant == "authorization_code":
             with self._lock:
                 code = self._codes.pop(form.get("code", ""), None)
             if (code is None or code["client_id"] != client_id or code["expires"] < time.time()
                     or code["redirect_uri"] != form.get("redirect_uri")):
                 raise _OAuthError("invalid_grant", "unknown, expired or mismatched code")
-            return self.issue(sub=code["sub"], client_id=client_id,
-                              scopes=scopes or code["scopes"], audience=audience)
-        if grant == TOKEN_EXCHANGE:
+            return self._issue_with_refresh({"sub": code["sub"]}, audience,
+                                            scopes or code["scopes"], client_id)
+        if grant in (TOKEN_EXCHANGE, JWT_BEARER):
+            field = "subject_token" if grant == TOKEN_EXCHANGE else "assertion"
             try:
-                subject = self.verify_user_token(form.get("subject_token", ""))
+                subject = self.verify_user_token(form.get(field, ""))
             except InvalidTokenError as exc:
-                raise _OAuthError("invalid_grant", f"subject_token rejected: {exc}") from None
+                raise _OAuthError("invalid_grant", f"{field} rejected: {exc}") from None
             return self.issue(sub=str(subject["sub"]), client_id=client_id, scopes=scopes,
                               audience=audience, act={"sub": client_id})
         raise _OAuthError("unsupported_grant_type", "grant_type is not supported")

@@ -61,15 +61,17 @@ class SecretAccess:
         aws_url: moto's endpoint.
         region: the Region of the emulated service.
         account_id: the emulated service's (and the default customer's) account.
+        session: the boto3 session to make clients from (default: an isolated one).
     """
 
-    def __init__(self, aws_url: str, region: str, account_id: str) -> None:
+    def __init__(self, aws_url: str, region: str, account_id: str,
+                 session: Any = None) -> None:
         self.aws_url = aws_url
         self.region = region
         self.account_id = account_id
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
-        self._session: Any = None
+        self._session: Any = session
 
     def client(self, service: str, account_id: str | None = None) -> Any:
         """A boto3 client on moto acting in ``account_id`` (``x-moto-account-id`` header)."""
@@ -96,11 +98,15 @@ class SecretAccess:
             return self._clients[(service, account)]
 
     def boto_session(self) -> Any:
-        """One boto3 session for every client, so service models load once."""
-        if self._session is None:
-            import boto3
+        """One boto3 session for every client, so service models load once.
 
-            self._session = boto3.session.Session()
+        It reads no ``AWS_*`` variable and no ``~/.aws`` file: a user's profile,
+        config or real credentials neither break the emulator nor reach it.
+        """
+        if self._session is None:
+            from ._isolation import isolated_session
+
+            self._session = isolated_session()
         return self._session
 
     def read_as_owner(self, secret_id: str) -> str | None:
@@ -125,11 +131,17 @@ class SecretAccess:
 
     def create_managed(self, kind: str, name: str, json_key: str, value: str) -> str:
         """Store ``value`` in a new service-owned secret; return its ARN."""
-        secret_name = f"bedrock-agentcore-identity/default/{kind}/{name}-{secrets.token_hex(3)}"
-        response = self.client("secretsmanager").create_secret(
-            Name=secret_name, SecretString=json.dumps({json_key: value}),
-            Description=f"Managed by the local AgentCore Identity emulator for {kind} {name}",
-        )
+        sm = self.client("secretsmanager")
+        secret_name = f"bedrock-agentcore-identity!default/{kind}/{name}"
+        args = {"SecretString": json.dumps({json_key: value}),
+                "Description": f"Managed by the local AgentCore Identity emulator: {kind} {name}"}
+        try:
+            response = sm.create_secret(Name=secret_name, **args)
+        except Exception as exc:
+            if _code(exc) != "ResourceExistsException":
+                raise
+            # another LocalAgentCore alive in this process shares moto: keep both apart
+            response = sm.create_secret(Name=f"{secret_name}-{secrets.token_hex(3)}", **args)
         return str(response["ARN"])
 
     def update_managed(self, arn: str, json_key: str, value: str) -> None:
@@ -168,8 +180,11 @@ class SecretAccess:
         described = self._describe(sm, secret_arn)
         self._check_secret_policy(sm, secret_arn)
         kms_key = described.get("KmsKeyId")
+        cross_account = bool(account) and account != self.account_id
         if kms_key and kms_key != _AWS_MANAGED_SM_KEY:
-            self._check_kms_key(str(kms_key), account, secret_arn)
+            self._check_kms_key(str(kms_key), account, secret_arn, cross_account)
+        elif cross_account:
+            raise _aws_managed_key_denied(secret_arn, _AWS_MANAGED_SM_KEY)
         try:
             response = sm.get_secret_value(SecretId=secret_arn)
         except Exception as exc:
@@ -203,7 +218,8 @@ class SecretAccess:
         self._judge(policy, "secretsmanager:GetSecretValue", arn, "secret's resource policy",
                     "aws secretsmanager put-resource-policy --secret-id " + arn)
 
-    def _check_kms_key(self, key_id: str, account: str, secret_arn: str) -> None:
+    def _check_kms_key(self, key_id: str, account: str, secret_arn: str,
+                       cross_account: bool = False) -> None:
         if key_id.startswith("arn:"):
             account = parse_arn(key_id).account or account
         kms = self.client("kms", account)
@@ -216,6 +232,8 @@ class SecretAccess:
                 f"({_code(exc)}): check that the key exists",
             ) from None
         if meta.get("KeyManager") == "AWS":
+            if cross_account:
+                raise _aws_managed_key_denied(secret_arn, str(meta.get("Arn") or key_id))
             return
         key_arn = str(meta["Arn"])
         if meta.get("KeyState") != "Enabled":
@@ -250,6 +268,17 @@ class SecretAccess:
             f"{_why(decision, policy, what)}. Fix: add the statement "
             f"{_grant_hint(action)} to the {what} ({command})",
         )
+
+
+def _aws_managed_key_denied(secret_arn: str, key: str) -> ServiceError:
+    return ServiceError(
+        "AccessDeniedException",
+        f"secret {secret_arn} is in another account and encrypted with the AWS managed key "
+        f"{key} (aws/secretsmanager), which cannot be used from another account, so AgentCore "
+        f"Identity ({SERVICE_PRINCIPAL}) cannot decrypt it. Fix: re-encrypt the secret with a "
+        "customer managed KMS key whose policy allows the service kms:Decrypt (aws "
+        f"secretsmanager update-secret --secret-id {secret_arn} --kms-key-id <KEY_ARN>)",
+    )
 
 
 def _code(exc: Exception) -> str:

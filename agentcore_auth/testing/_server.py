@@ -33,14 +33,19 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    query_items: tuple[tuple[str, str], ...] = ()  # every pair, repeated names included
 
     def json(self) -> Any:
         """The body parsed as JSON (an empty body is ``{}``)."""
         return json.loads(self.body) if self.body.strip() else {}
 
     def form(self) -> dict[str, str]:
-        """The body parsed as ``application/x-www-form-urlencoded``."""
-        return dict(urllib.parse.parse_qsl(self.body.decode("utf-8", "replace")))
+        """The body parsed as ``application/x-www-form-urlencoded`` (last value wins)."""
+        return dict(self.form_items())
+
+    def form_items(self) -> list[tuple[str, str]]:
+        """Every (name, value) pair of a form body, repeated names included, in order."""
+        return urllib.parse.parse_qsl(self.body.decode("utf-8", "replace"))
 
 
 @dataclass(slots=True)
@@ -80,12 +85,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         parts = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        pairs = tuple(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         request = Request(
             self.command,
             parts.path,
-            dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)),
+            dict(pairs),
             {k.lower(): v for k, v in self.headers.items()},
             body,
+            pairs,
         )
         try:
             response = self.server.handler(request)
@@ -170,10 +177,34 @@ class HttpServer:
         self._thread.join(timeout=5)
 
 
+def _isolate_moto() -> None:
+    """Give moto boto sessions that ignore the user's AWS set-up.
+
+    moto makes ``boto3.Session()`` / ``botocore.session.Session()`` from the process
+    environment to list Regions and services (getmoto/moto#5469): with ``AWS_PROFILE``
+    naming a profile that is not in the config file (an SSO profile, another
+    machine's), every request to moto's server would fail with ProfileNotFound.
+    Both hooks are replaced with isolated sessions, which list the same Regions and
+    services from botocore's bundled data.
+    """
+    from moto.core import base_backend, utils
+
+    from ._isolation import isolated_session
+
+    if getattr(utils, "_agentcore_isolated", False):
+        return
+    session = isolated_session()
+    setattr(base_backend.AccountSpecificBackend, "get_session",  # noqa: B010
+            classmethod(lambda cls: session))
+    setattr(utils, "Session", lambda: session._session)  # noqa: B010
+    setattr(utils, "_agentcore_isolated", True)  # noqa: B010
+
+
 class MotoServer:
     """moto's ``ThreadedMotoServer`` on 127.0.0.1, port 0, with quiet request logging."""
 
     def __init__(self) -> None:
+        _isolate_moto()
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from moto.server import ThreadedMotoServer
 

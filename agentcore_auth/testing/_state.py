@@ -19,10 +19,21 @@ __all__ = [
     "Counters",
     "Faults",
     "Oauth2Provider",
+    "PaymentProvider",
     "Session",
+    "Settings",
     "Store",
+    "VaultEntry",
     "WorkloadIdentity",
 ]
+
+
+@dataclass(slots=True)
+class Settings:
+    """Tunables shared by every Region's planes (changeable while running)."""
+
+    consent_session_lifetime: float = 600.0
+    """Seconds a USER_FEDERATION session (its authorization URL) stays usable."""
 
 
 @dataclass(slots=True)
@@ -54,6 +65,21 @@ class Oauth2Provider:
     metadata: dict[str, Any]  # issuer, authorization_endpoint, token_endpoint, auth methods
     callback_url: str
     auth_method: str = "client_secret_basic"
+    settings: dict[str, Any] = field(default_factory=dict)  # other config, kept as given
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+
+@dataclass(slots=True)
+class PaymentProvider:
+    """A payment credential provider: per secret field, (source, secret ARN, JSON key)."""
+
+    name: str
+    arn: str
+    vendor: str
+    config_key: str  # coinbaseCdpConfiguration or stripePrivyConfiguration
+    plain: dict[str, Any]  # non-secret settings (apiKeyId, appId, authorizationId)
+    secrets: dict[str, tuple[str, str, str]]  # "apiKeySecret" -> (source, ARN, JSON key)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 
@@ -75,6 +101,7 @@ class Session:
 
     ``status`` goes IN_PROGRESS -> CONSENTED (the IdP redirected back and the code was
     exchanged) -> COMPLETED (CompleteResourceTokenAuth named the right user), or FAILED.
+    A user is ``issuer`` (empty for a ``userId``) plus ``user_id`` (a JWT's ``sub``).
     """
 
     uri: str
@@ -85,9 +112,27 @@ class Session:
     scopes: tuple[str, ...]
     return_url: str | None
     custom_state: str | None = None
+    issuer: str = ""
+    user_token: str | None = None  # the JWT that started it, for complete_consent
+    authorize_params: list[tuple[str, str]] = field(default_factory=list)
     status: str = "IN_PROGRESS"
     token: str | None = None
+    refresh_token: str | None = None
     expires_at: float = 0.0
+    valid_until: float = 0.0  # when the session itself expires
+
+    def user(self) -> tuple[str, str]:
+        """(issuer, user) of the user who started the session."""
+        return self.issuer, self.user_id
+
+
+@dataclass(slots=True)
+class VaultEntry:
+    """A user's tokens in the token vault: the access token and, when given, a refresh token."""
+
+    access_token: str
+    expires_at: float
+    refresh_token: str | None = None
 
 
 class Store:
@@ -100,13 +145,29 @@ class Store:
         self.workloads: dict[str, WorkloadIdentity] = {}
         self.sessions: dict[str, Session] = {}  # by session URI
         self.sessions_by_state: dict[str, str] = {}  # OAuth2 state -> session URI
-        # (workload, provider, user, scopes) -> (access token, expiry)
-        self.vault: dict[tuple[str, str, str, tuple[str, ...]], tuple[str, float]] = {}
+        # (workload, provider, issuer, user, scopes) -> the user's tokens
+        self.vault: dict[VaultKey, VaultEntry] = {}
         self.user_tokens: dict[str, str] = {}  # workload token jti -> the user's JWT
+        self.tags: dict[str, dict[str, str]] = {}  # resource ARN -> tags
+        # token vault id -> (kmsConfiguration, last modified)
+        self.token_vaults: dict[str, tuple[dict[str, str], float]] = {
+            "default": ({"keyType": "ServiceManagedKey"}, time.time())}
+        self.consent_portals: dict[str, dict[str, Any]] = {}  # by id
+        self.payment_providers: dict[str, PaymentProvider] = {}  # by name
 
-    def vault_key(self, session: Session) -> tuple[str, str, str, tuple[str, ...]]:
+    def vault_key(self, session: Session) -> VaultKey:
         """The token vault key of a session's token."""
-        return (session.workload, session.provider, session.user_id, session.scopes)
+        return (session.workload, session.provider, session.issuer, session.user_id,
+                session.scopes)
+
+    def expire_sessions(self, now: float) -> None:
+        """Forget sessions past their lifetime (call with the lock held)."""
+        for uri in [u for u, s in self.sessions.items() if 0 < s.valid_until <= now]:
+            session = self.sessions.pop(uri)
+            self.sessions_by_state.pop(session.state, None)
+
+
+VaultKey = tuple[str, str, str, str, tuple[str, ...]]
 
 
 class Counters:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import urllib.parse
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,26 +86,58 @@ class WireModel:
     SERVICES = ("bedrock-agentcore", "bedrock-agentcore-control")
 
     def __init__(self) -> None:
-        import botocore.session
+        from ._isolation import isolated_session
 
-        session = botocore.session.get_session()
+        session = isolated_session()._session  # the botocore session: no ~/.aws, no AWS_*
         self._routes: dict[tuple[str, str], Operation] = {}
+        self._templates: list[tuple[str, re.Pattern[str], Operation]] = []
         self._patterns: dict[str, re.Pattern[str] | None] = {}
         for service in self.SERVICES:
             model = session.get_service_model(service)
             for name in model.operation_names:
                 op = model.operation_model(name)
-                if "{" in op.http["requestUri"]:
-                    continue  # tag and resource-policy APIs: not emulated
                 route = Operation(
                     name, op.http["method"], op.http["requestUri"].split("?")[0],
                     int(op.http.get("responseCode", 200)), op.input_shape,
                 )
-                self._routes.setdefault((route.method, route.path), route)
+                if "{" in route.path:  # /tags/{resourceArn}: labels are one path segment
+                    regex = re.sub(r"\\\{(\w+)\+?\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
+                    self._templates.append((route.method, re.compile(regex), route))
+                else:
+                    self._routes.setdefault((route.method, route.path), route)
 
     def route(self, method: str, path: str) -> Operation | None:
         """The operation served at ``method path``, if any."""
-        return self._routes.get((method, path))
+        return self.match(method, path)[0]
+
+    def match(self, method: str, path: str) -> tuple[Operation | None, dict[str, str]]:
+        """The operation at ``method path`` and its URI labels (percent-decoded)."""
+        operation = self._routes.get((method, path))
+        if operation is not None:
+            return operation, {}
+        for verb, regex, route in self._templates:
+            found = regex.fullmatch(path) if verb == method else None
+            if found:
+                return route, {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
+        return None, {}
+
+    @staticmethod
+    def request_body(operation: Operation, body: dict[str, Any], labels: dict[str, str],
+                     query: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+        """The input as one dict: JSON body members plus URI labels and query parameters."""
+        if operation.input_shape is None:
+            return body
+        merged = dict(body)
+        for member, shape in operation.input_shape.members.items():
+            location = shape.serialization.get("location")
+            wire_name = shape.serialization.get("name", member)
+            if location == "uri" and wire_name in labels:
+                merged[member] = labels[wire_name]
+            elif location == "querystring":
+                values = [v for k, v in query if k == wire_name]
+                if values:
+                    merged[member] = values if shape.type_name == "list" else values[-1]
+        return merged
 
     def _pattern(self, pattern: str) -> re.Pattern[str] | None:
         if pattern not in self._patterns:
@@ -151,42 +184,75 @@ class WireModel:
             for required in shape.required_members:
                 if value.get(required) is None:
                     name = f"{where}.{required}" if where else required
-                    raise validation(name, f"{name} is required")
+                    raise _constraint(name, None, "Member must not be null")
+            if getattr(shape, "is_tagged_union", False):
+                given = [k for k in value if k in shape.members and value[k] is not None]
+                if len(given) != 1:
+                    raise validation(label, f"{label} must set exactly one of "
+                                            f"{', '.join(shape.members)} (got {len(given)}"
+                                            f"{': ' + ', '.join(given) if given else ''})")
             for key, item in value.items():
                 if key in shape.members and item is not None:
                     self._check(shape.members[key], item, f"{where}.{key}" if where else key)
         elif kind == "list":
             if not isinstance(value, list):
                 raise validation(label, f"{label} must be a list")
-            self._length(shape, len(value), label, "items")
+            self._length(shape, len(value), label, value)
             for index, item in enumerate(value):
                 self._check(shape.member, item, f"{label}[{index}]")
         elif kind == "map":
             if not isinstance(value, dict):
                 raise validation(label, f"{label} must be an object")
-            self._length(shape, len(value), label, "entries")
+            self._length(shape, len(value), label, value)
+            for key, item in value.items():
+                self._check(shape.key, key, f"{label}.key")
+                self._check(shape.value, item, f"{label}.{key}")
         elif kind == "string":
             if not isinstance(value, str):
                 raise validation(label, f"{label} must be a string")
-            self._length(shape, len(value), label, "characters")
+            self._length(shape, len(value), label, value)
             if shape.enum and value not in shape.enum:
-                raise validation(label, f"{label} must be one of {', '.join(shape.enum)}")
+                raise _constraint(label, _shown(shape, value),
+                                  f"Member must satisfy enum value set: [{', '.join(shape.enum)}]")
             pattern = shape.metadata.get("pattern")
             compiled = self._pattern(pattern) if pattern else None
             if compiled is not None and not compiled.fullmatch(value):
-                raise validation(label, f"{label} does not match the pattern {pattern}")
+                raise _constraint(label, _shown(shape, value),
+                                  f"Member must satisfy regular expression pattern: {pattern}")
         elif kind == "boolean" and not isinstance(value, bool):
             raise validation(label, f"{label} must be a boolean")
         elif kind in ("integer", "long"):
             if not isinstance(value, int) or isinstance(value, bool):
                 raise validation(label, f"{label} must be an integer")
-            self._length(shape, value, label, "")
+            low, high = shape.metadata.get("min"), shape.metadata.get("max")
+            if low is not None and value < low:
+                raise _constraint(label, str(value), f"Member must be greater than or equal to "
+                                                     f"{low}")
+            if high is not None and value > high:
+                raise _constraint(label, str(value), f"Member must be less than or equal to "
+                                                     f"{high}")
 
     @staticmethod
-    def _length(shape: Any, size: int, label: str, unit: str) -> None:
+    def _length(shape: Any, size: int, label: str, value: object) -> None:
         low, high = shape.metadata.get("min"), shape.metadata.get("max")
-        what = f" {unit}" if unit else ""
+        shown = _shown(shape, value) if isinstance(value, str) else None
         if low is not None and size < low:
-            raise validation(label, f"{label} must have at least {low}{what}")
+            raise _constraint(label, shown, f"Member must have length greater than or equal "
+                                            f"to {low}")
         if high is not None and size > high:
-            raise validation(label, f"{label} must have at most {high}{what}")
+            raise _constraint(label, shown, f"Member must have length less than or equal to "
+                                            f"{high}")
+
+
+def _shown(shape: Any, value: str) -> str | None:
+    """The value to quote in an error: never a sensitive one, never a long one."""
+    if shape.metadata.get("sensitive") or len(value) > 256:
+        return None
+    return value
+
+
+def _constraint(label: str, value: str | None, rule: str) -> ServiceError:
+    """A ValidationException in AWS's wording (sensitive values left out, as AWS does)."""
+    quoted = f"Value '{value}' at '{label}'" if value is not None else f"Value at '{label}'"
+    return validation(label, f"1 validation error detected: {quoted} failed to satisfy "
+                             f"constraint: {rule}")
