@@ -113,3 +113,4 @@ def files(local_agentcore: LocalAgentCore) -> Iterator[Files]:  # noqa: F811 - t
     workload = env.create_workload(return_urls=[RETURN_URL])
     with _resolver(env, workload) as resolver:
         yield Files(env, provider, workload, env.protected_oauth_api(), resolver)
+
