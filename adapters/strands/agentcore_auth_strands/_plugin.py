@@ -1,15 +1,9 @@
-"""AgentCoreAuthPlugin: agentcore_auth wired into a Strands agent with public Strands APIs only.
+"""AgentCoreAuthPlugin: agentcore_auth in a Strands agent, on :mod:`agentcore_auth.integration`.
 
-Three attachment points, all registered in :meth:`AgentCoreAuthPlugin.init_agent`:
-
-- ``ExecuteToolStage`` middleware (Wrap) runs each tool call with the caller's
-  identity set and turns :class:`~agentcore_auth.AuthorizationRequiredError` into an
-  interrupt (or a tool result carrying the link);
-- ``InvokeModelStage.Input`` middleware scrubs the messages and system prompt the
-  model is sent (a copy: Strands hands middleware defensive copies);
-- an ``AfterToolCallEvent`` hook scrubs every tool result before it enters the
-  history, and asks Strands to retry a call refused with
-  :class:`~agentcore_auth.CredentialRejectedError`.
+Registered in :meth:`AgentCoreAuthPlugin.init_agent`, with public Strands APIs only:
+``ExecuteToolStage`` middleware (identity around each tool call; consent as an
+interrupt), ``InvokeModelStage.Input`` middleware (scrubs model input) and an
+``AfterToolCallEvent`` hook (scrubs results; retries a refused credential).
 """
 
 from __future__ import annotations
