@@ -166,7 +166,7 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     def _consent(self, request: ToolCallRequest, pending: AuthorizationRequiredError,
                  answer: Answer | None) -> ToolMessage:
         if answer is None:
-            if get_config().get("configurable", {}).get(CONFIG_KEY_CHECKPOINTER) is None:
+            if _checkpointer() is None:
                 raise ConfigurationError(
                     f"tool {request.tool_call['name']!r} needs the user's consent for "
                     f"{pending.provider_name!r}, which pauses the graph with an interrupt: "
@@ -271,6 +271,14 @@ def _waiting_answer() -> Answer | None:
     if answer is not None:
         interrupt(None)  # consume it: it answers the interrupt of the interrupted run
     return answer
+
+
+def _checkpointer() -> Any:
+    """The running graph's checkpointer, or None (also outside a graph)."""
+    try:
+        return get_config().get("configurable", {}).get(CONFIG_KEY_CHECKPOINTER)
+    except RuntimeError:  # not inside a runnable
+        return None
 
 
 def _message(request: ToolCallRequest, text: str) -> ToolMessage:
