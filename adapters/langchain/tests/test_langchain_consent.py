@@ -186,6 +186,7 @@ def test_tool_node_with_the_wrapper_interrupts_instead_of_crashing(files: Any) -
     (request,) = consent_requests(result)
     (interrupt,) = result["__interrupt__"]
     assert interrupt.value["type"] == CONSENT_INTERRUPT and interrupt.id == request.interrupt_id
+    assert consent_requests(graph.get_state(config)) == [request]  # a StateSnapshot works too
     h.auth.complete_consent(files.browse(request.authorization_url), user_id="judy")
     result = graph.invoke(request.resume(), config)
     assert json.loads(h.last(result).text)["sub"] == "judy"
