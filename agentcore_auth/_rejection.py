@@ -17,9 +17,10 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ._consent_hook import consent_error
 from ._credential import CredentialRequest
 from ._exceptions import AuthorizationRequiredError, ConfigurationError, CredentialRejectedError
 from ._resolver import CredentialResolver, OnAuthUrl, default_resolver
@@ -189,7 +190,7 @@ class CredentialBinding:
             return resolver.get_oauth2_token(**call)
         except AuthorizationRequiredError as exc:
             if not notify:
-                raise
+                _raise_consent(exc)
             pending = exc
         self._log_consent(pending)
         if self._on_auth_url is not None:
@@ -197,7 +198,7 @@ class CredentialBinding:
             if inspect.isawaitable(result):
                 _run_blocking(result)
         if self._token_poller is None:
-            raise pending
+            _raise_consent(pending)
         return self._polled(resolver, _run_blocking(self._token_poller.poll_for_token()))
 
     async def aget(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:
@@ -209,7 +210,7 @@ class CredentialBinding:
             return await resolver.aget_oauth2_token(**call)
         except AuthorizationRequiredError as exc:
             if not notify:
-                raise
+                _raise_consent(exc)
             pending = exc
         self._log_consent(pending)
         if self._on_auth_url is not None:
@@ -217,7 +218,7 @@ class CredentialBinding:
             if inspect.isawaitable(result):
                 await result
         if self._token_poller is None:
-            raise pending
+            _raise_consent(pending)
         return self._polled(resolver, await self._token_poller.poll_for_token())
 
     def rejection(self, exc: BaseException) -> Rejection | None:
@@ -327,6 +328,14 @@ class CredentialBinding:
         secret = Secret(token, name=self.provider_name)
         resolver._register(secret)
         return secret
+
+
+def _raise_consent(pending: AuthorizationRequiredError) -> NoReturn:
+    """Raise ``pending``, or what the current ``consent_handler`` chose instead."""
+    error = consent_error(pending)
+    if error is pending:
+        raise pending
+    raise error from pending
 
 
 def _status_text(status: int | None) -> str:

@@ -198,6 +198,7 @@ def _wrap(func: Callable[..., Any], binding: CredentialBinding, out: Outbound) -
     wrapper.__signature__ = signature  # type: ignore[attr-defined]
     wrapper.__annotations__ = {k: v for k, v in getattr(func, "__annotations__", {}).items()
                                if k != binding.into}
+    wrapper.__agentcore_auth__ = binding  # type: ignore[attr-defined] # integration reads it
     return wrapper
 
 

@@ -16,7 +16,8 @@ Example:
 
 from __future__ import annotations
 
-from ._plugin import CONSENT_INTERRUPT, AgentCoreAuthPlugin, ConsentRequest, consent_requests
+from ._consent import CONSENT_INTERRUPT, ConsentRequest, consent_requests
+from ._plugin import AgentCoreAuthPlugin
 
 __version__ = "0.1.0"
 

@@ -1,28 +1,17 @@
-"""AgentCoreAuthPlugin: agentcore_auth wired into a Strands agent with public Strands APIs only.
+"""AgentCoreAuthPlugin: agentcore_auth in a Strands agent, on :mod:`agentcore_auth.integration`.
 
-Three attachment points, all registered in :meth:`AgentCoreAuthPlugin.init_agent`:
-
-- ``ExecuteToolStage`` middleware (Wrap) runs each tool call with the caller's
-  identity set and turns :class:`~agentcore_auth.AuthorizationRequiredError` into an
-  interrupt (or a tool result carrying the link);
-- ``InvokeModelStage.Input`` middleware scrubs the messages and system prompt the
-  model is sent (a copy: Strands hands middleware defensive copies);
-- an ``AfterToolCallEvent`` hook scrubs every tool result before it enters the
-  history, and asks Strands to retry a call refused with
-  :class:`~agentcore_auth.CredentialRejectedError`;
-- the same middleware scrubs what a streaming tool yields (``ToolStreamEvent``
-  data) before ``stream_async`` consumers and the ``callback_handler`` see it.
+Registered in :meth:`AgentCoreAuthPlugin.init_agent`, with public Strands APIs only:
+``ExecuteToolStage`` middleware (identity around each tool call; consent as an
+interrupt; scrubs streamed ``ToolStreamEvent`` data), ``InvokeModelStage.Input``
+middleware (scrubs model input) and an ``AfterToolCallEvent`` hook (scrubs results;
+retries a refused credential).
 """
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections import OrderedDict
-from collections.abc import AsyncGenerator, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any, Literal
 
 from strands.hooks import AfterToolCallEvent
 from strands.middleware import (
@@ -38,80 +27,32 @@ from strands.plugins import Plugin
 from strands.types.tools import ToolResult
 
 from agentcore_auth import (
-    AccessDeniedError,
     AuthorizationRequiredError,
     ConfigurationError,
-    CredentialError,
     CredentialRejectedError,
     CredentialResolver,
     Redactor,
     Secret,
-    current_identity,
     default_redactor,
-    default_resolver,
-    identity_context,
+)
+from agentcore_auth.integration import (
+    ConsentRequest,
+    ConsentSessions,
+    IdentityKeys,
+    find_exception,
+    identity_from,
+    identity_scope,
+    scrub_result,
 )
 
 if TYPE_CHECKING:
     from strands import Agent
-    from strands.agent import AgentResult
 
-__all__ = ["CONSENT_INTERRUPT", "AgentCoreAuthPlugin", "ConsentRequest", "consent_requests"]
+from ._consent import CONSENT_INTERRUPT
 
-CONSENT_INTERRUPT = "agentcore_auth.consent"
-"""The ``name`` of the consent interrupts the plugin raises (one per tool call)."""
+__all__ = ["AgentCoreAuthPlugin"]
 
 _UNASKED = object()  # stands for "no answer": interrupt() returns it instead of raising
-
-E = TypeVar("E", bound=BaseException)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentRequest:
-    """A pending OAuth2 consent, read from an interrupted :class:`~strands.agent.AgentResult`.
-
-    Attributes:
-        interrupt_id: the Strands interrupt to answer.
-        provider_name: the credential provider that needs the user's consent.
-        authorization_url: the URL to show the user. Sensitive (it carries a session
-            reference): show it to that user only.
-        session_uri: the AgentCore session, for :meth:`AgentCoreAuthPlugin.complete_consent`.
-    """
-
-    interrupt_id: str
-    provider_name: str | None
-    authorization_url: str
-    session_uri: str | None
-
-    def respond(self, *, declined: bool = False) -> dict[str, Any]:
-        """The ``interruptResponse`` block to resume the agent with.
-
-        Resume once the user has consented (and the session was completed); with
-        ``declined=True`` the tool is not run again and the model is told so.
-        """
-        response = "declined" if declined else "consented"
-        return {"interruptResponse": {"interruptId": self.interrupt_id, "response": response}}
-
-
-def consent_requests(result: AgentResult) -> list[ConsentRequest]:
-    """The consent interrupts of an agent result (``stop_reason == "interrupt"``)."""
-    found = []
-    for interrupt in result.interrupts or ():
-        reason = interrupt.reason
-        if interrupt.name == CONSENT_INTERRUPT and isinstance(reason, Mapping):
-            found.append(ConsentRequest(interrupt.id, reason.get("provider_name"),
-                                        str(reason["authorization_url"]),
-                                        reason.get("session_uri")))
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class _Session:
-    """Who a consent session was started for."""
-
-    provider_name: str | None
-    user_id: str | None
-    user_token: Secret | None
 
 
 class AgentCoreAuthPlugin(Plugin):
@@ -149,7 +90,9 @@ class AgentCoreAuthPlugin(Plugin):
         user_id_key: invocation-state key of the user id.
         user_token_key: invocation-state key of the user's JWT.
         workload_access_token_key: invocation-state key of a workload access token.
-        max_sessions: consent sessions remembered for :meth:`complete_consent`.
+        max_sessions: consent sessions remembered for :meth:`complete_consent`
+            (:attr:`sessions`; forgotten after
+            :data:`~agentcore_auth.integration.DEFAULT_SESSION_TTL` seconds).
     """
 
     def __init__(
@@ -170,15 +113,12 @@ class AgentCoreAuthPlugin(Plugin):
         if not isinstance(retry_rejected, int) or retry_rejected < 0:
             raise ConfigurationError("retry_rejected= must be an int >= 0")
         super().__init__()
-        self._resolver = resolver
-        self._client = client
         self._consent = consent
         self._retry_rejected = retry_rejected
         self._redactor = redactor
-        self._keys = {"user_id": user_id_key, "user_token": user_token_key,
-                      "workload_access_token": workload_access_token_key}
-        self._max_sessions = max_sessions
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
+        self.sessions = ConsentSessions(resolver, client=client, max_sessions=max_sessions)
+        """The consent sessions this plugin started (see :class:`ConsentSessions`)."""
         self._attempts: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
 
@@ -193,14 +133,9 @@ class AgentCoreAuthPlugin(Plugin):
         agent.add_middleware(ExecuteToolStage, self._execute_tool)
         agent.add_middleware(InvokeModelStage.Input, self._scrub_model_input)
 
-    # --- redaction --------------------------------------------------------------------
-
-    def _redact(self, obj: Any) -> Any:
-        return (self._redactor or default_redactor()).redact_obj(obj)
-
     def _scrub_model_input(self, ctx: InvokeModelContext) -> InvokeModelContext:
-        return ctx.replace(messages=self._redact(ctx.messages),
-                           system_prompt=self._redact(ctx.system_prompt))
+        return ctx.replace(messages=scrub_result(ctx.messages, self._redactor),
+                           system_prompt=scrub_result(ctx.system_prompt, self._redactor))
 
     def _scrub_stream_event(self, event: TypedEvent) -> TypedEvent:
         """Scrub a streamed item (``{"tool_stream_event": {"data": ...}}``) in place.
@@ -210,20 +145,19 @@ class AgentCoreAuthPlugin(Plugin):
         """
         payload = event.get("tool_stream_event")
         if isinstance(payload, dict) and "data" in payload:
-            payload["data"] = self._redact(payload["data"])
+            payload["data"] = scrub_result(payload["data"], self._redactor)
         return event
 
     def _after_tool_call(self, event: AfterToolCallEvent) -> None:
         """Scrub the result; retry a call whose credential was refused."""
-        event.result = self._redact(event.result)
+        event.result = scrub_result(event.result, self._redactor)
         key = (id(event.agent), str(event.tool_use.get("toolUseId")))
         with self._lock:
             attempts = self._attempts.pop(key, 0)
-            if _find(event.exception, CredentialRejectedError) and attempts < self._retry_rejected:
+            if (find_exception(event.exception, CredentialRejectedError)
+                    and attempts < self._retry_rejected):
                 self._attempts[key] = attempts + 1
                 event.retry = True
-
-    # --- identity and consent around each tool call ----------------------------------------
 
     async def _execute_tool(self, ctx: ExecuteToolContext,
                             next_fn: MiddlewareNext[ExecuteToolContext, TypedEvent],
@@ -235,7 +169,7 @@ class AgentCoreAuthPlugin(Plugin):
             yield ToolResultEvent(_error(ctx, "The user declined the authorization this tool "
                                               "needs; do not call it again for now."))
             return
-        identity = self._identity_of(ctx.invocation_state)
+        identity = identity_from(ctx.invocation_state, keys=self._keys)
         events = next_fn(ctx)
         result: ToolResultEvent | None = None
         try:
@@ -243,7 +177,7 @@ class AgentCoreAuthPlugin(Plugin):
                 # Set around each step only: the tool's code runs inside these awaits (and
                 # asyncio.to_thread copies the context for sync tools), while nothing leaks
                 # to the executor, the event loop or concurrently running tools.
-                with _identity_scope(identity):
+                with identity_scope(identity):
                     try:
                         event = await events.__anext__()
                     except StopAsyncIteration:
@@ -254,12 +188,12 @@ class AgentCoreAuthPlugin(Plugin):
                     yield self._scrub_stream_event(event)
         finally:
             await events.aclose()
-        pending = _find(result.exception, AuthorizationRequiredError) if result else None
+        pending = find_exception(result.exception, AuthorizationRequiredError) if result else None
         if result is None or pending is None:
             if result is not None:
                 yield result
             return
-        self._remember(pending, identity)
+        await self.sessions.aremember(pending, identity)
         if self._consent == "tool_result":
             # The core treats authorization URLs as secrets; this mode shows it to the model
             # on purpose, so it must survive the scrubbing of tool results and model input.
@@ -269,9 +203,7 @@ class AgentCoreAuthPlugin(Plugin):
         if answer is _UNASKED:
             # Raises InterruptException: the agent stops, the app shows the URL, then
             # resumes with ConsentRequest.respond() and this tool call runs again.
-            ctx.interrupt(CONSENT_INTERRUPT, reason={
-                "provider_name": pending.provider_name, "session_uri": pending.session_uri,
-                "authorization_url": pending.authorization_url})
+            ctx.interrupt(CONSENT_INTERRUPT, reason=ConsentRequest.from_error(pending).to_dict())
         # Resumed, yet still pending: the user asking again starts a new consent.
         yield ToolResultEvent(_error(ctx, f"The user has not completed the authorization for "
                                           f"{pending.provider_name!r}; ask them to finish it, "
@@ -284,103 +216,24 @@ class AgentCoreAuthPlugin(Plugin):
                            f"access to {pending.provider_name!r}, then ask again: "
                            f"{pending.authorization_url}")
 
-    def _identity_of(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        return {field: state[key] for field, key in self._keys.items() if state.get(key)}
-
-    def _remember(self, pending: AuthorizationRequiredError, identity: Mapping[str, Any]) -> None:
-        if not pending.session_uri:
-            return
-        ambient = current_identity()
-        user_id = identity.get("user_id") or (ambient.user_id if ambient else None)
-        token = identity.get("user_token") or (ambient.user_token if ambient else None)
-        user_token = Secret(token) if isinstance(token, str) else token
-        with self._lock:
-            self._sessions[pending.session_uri] = _Session(pending.provider_name, user_id,
-                                                           user_token)
-            while len(self._sessions) > self._max_sessions:
-                self._sessions.popitem(last=False)
-
-    # --- completing consent --------------------------------------------------------------
-
     def complete_consent(self, session_uri: str, *, user_id: str | None = None,
                          user_token: str | Secret | None = None) -> None:
         """Call ``CompleteResourceTokenAuth`` for a session, as the user who started it.
 
-        Call it from the app's OAuth2 return URL handler (it receives ``session_id``),
-        or after the user confirms, with the identity of the user signed in to the
-        app. The session must have been started by this plugin for that same user
-        (same ``user_id``, or the same ``user_token``); anything else is refused
-        before the service is called.
+        Call it from the app's OAuth2 return URL handler (it receives ``session_id``)
+        with exactly one of ``user_id`` or ``user_token`` of the signed-in user, as the
+        session was started (see :meth:`ConsentSessions.complete`).
 
         Raises:
             AccessDeniedError: unknown session, or one started for another user.
             CredentialError: the service refused to complete the session.
         """
-        token = Secret(user_token) if isinstance(user_token, str) else user_token
-        with self._lock:
-            session = self._sessions.get(session_uri)
-        if session is None:
-            raise AccessDeniedError("this consent session was not started by this plugin, was "
-                                    "already completed, or was forgotten; ask again")
-        if session.user_id is None and session.user_token is None:
-            raise AccessDeniedError("the consent session was started without a user_id or "
-                                    "user_token in the invocation state, so it is bound to no "
-                                    "user; pass one when invoking the agent",
-                                    provider_name=session.provider_name)
-        if (user_id is None) == (token is None) or not (
-            (user_id is not None and user_id == session.user_id)
-            or (token is not None and session.user_token is not None
-                and token == session.user_token)
-        ):
-            raise AccessDeniedError("the consent session was started for another user (pass "
-                                    "exactly one of user_id= or user_token=, as it was started)",
-                                    provider_name=session.provider_name)
-        identifier = {"userId": user_id} if user_id is not None else {
-            "userToken": token.reveal() if token is not None else ""}
-        try:
-            self._data_client().complete_resource_token_auth(userIdentifier=identifier,
-                                                             sessionUri=session_uri)
-        except Exception as exc:  # botocore's errors share no base we can name
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            raise CredentialError(f"CompleteResourceTokenAuth failed ({code}); start the "
-                                  "consent again", provider_name=session.provider_name) from exc
-        with self._lock:
-            self._sessions.pop(session_uri, None)
+        self.sessions.complete(session_uri, user_id=user_id, user_token=user_token)
 
     async def acomplete_consent(self, session_uri: str, *, user_id: str | None = None,
                                 user_token: str | Secret | None = None) -> None:
         """Async twin of :meth:`complete_consent` (the boto3 call runs in a thread)."""
-        await asyncio.to_thread(self.complete_consent, session_uri, user_id=user_id,
-                                user_token=user_token)
-
-    def _data_client(self) -> Any:
-        if self._client is not None:
-            return self._client
-        client = getattr((self._resolver or default_resolver()).source, "client", None)
-        if client is None:
-            raise ConfigurationError("complete_consent needs a bedrock-agentcore client: pass "
-                                     "client= or a resolver over AgentCoreIdentitySource")
-        return client
-
-
-@contextmanager
-def _identity_scope(identity: Mapping[str, Any]) -> Iterator[None]:
-    if not identity:
-        yield
-        return
-    with identity_context(**identity):
-        yield
-
-
-def _find(exc: BaseException | None, kind: type[E]) -> E | None:
-    """``exc`` or the first exception of type ``kind`` in its cause/context chain."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, kind):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+        await self.sessions.acomplete(session_uri, user_id=user_id, user_token=user_token)
 
 
 def _error(ctx: ExecuteToolContext, text: str) -> ToolResult:

@@ -1,0 +1,71 @@
+"""The integration kit: what an agent-framework adapter builds on, with no framework import.
+
+Adapters (``agentcore_auth_strands``, ``agentcore_auth_langchain``, ...) import only
+this module and :mod:`agentcore_auth`, never ``agentcore_auth._*``. Around each tool
+call an adapter typically:
+
+1. reads the caller from the framework's per-request object with
+   :func:`identity_from` and sets it with :func:`identity_scope`;
+2. runs the tool; finds an :class:`~agentcore_auth.AuthorizationRequiredError` in
+   what the framework raised with :func:`find_exception`, records the session for
+   that user in :class:`ConsentSessions` and hands the app a :class:`ConsentRequest`
+   the framework's way (an interrupt, an elicitation, a tool message);
+3. retries once on :class:`~agentcore_auth.CredentialRejectedError`;
+4. scrubs tool results and model input with :func:`scrub_result`, and escaping
+   exceptions with :func:`scrub_error`.
+
+:func:`credential_requirements` reads what a decorated function needs, so an adapter
+can resolve ahead of a call; :func:`consent_handler` chooses, for the duration of a
+call, what a needed consent raises.
+"""
+
+from __future__ import annotations
+
+from .._consent_hook import ConsentHandler, consent_handler
+from ._kit import (
+    ConsentRequest,
+    CredentialRequirement,
+    IdentityKeys,
+    credential_requirements,
+    find_exception,
+    identity_from,
+    identity_scope,
+    scrub_error,
+    scrub_result,
+)
+from ._sessions import (
+    DEFAULT_SESSION_TTL,
+    ConsentSession,
+    ConsentSessions,
+    ConsentSessionStore,
+    InMemoryConsentSessionStore,
+    user_token_fingerprint,
+)
+
+__all__ = [
+    "DEFAULT_SESSION_TTL",
+    "ConsentHandler",
+    "ConsentRequest",
+    "ConsentSession",
+    "ConsentSessionStore",
+    "ConsentSessions",
+    "CredentialRequirement",
+    "IdentityKeys",
+    "InMemoryConsentSessionStore",
+    "consent_handler",
+    "credential_requirements",
+    "find_exception",
+    "identity_from",
+    "identity_scope",
+    "scrub_error",
+    "scrub_result",
+    "user_token_fingerprint",
+]
+
+for _name in __all__:
+    _obj = globals().get(_name)
+    if getattr(_obj, "__module__", "").startswith("agentcore_auth."):
+        try:
+            _obj.__module__ = __name__
+        except (AttributeError, TypeError):
+            pass

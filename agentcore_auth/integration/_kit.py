@@ -1,0 +1,234 @@
+"""Framework-neutral pieces every adapter needs: identity, consent records, lookups, scrubbing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .._exceptions import AuthorizationRequiredError, ConfigurationError
+from .._identity import Identity, identity_context
+from .._redact import Redactor, default_redactor
+from .._resolver import CredentialResolver
+from .._secret import Secret
+
+__all__ = [
+    "ConsentRequest",
+    "CredentialRequirement",
+    "IdentityKeys",
+    "credential_requirements",
+    "find_exception",
+    "identity_from",
+    "identity_scope",
+    "scrub_error",
+    "scrub_result",
+]
+
+E = TypeVar("E", bound=BaseException)
+
+_FIELDS = ("user_id", "user_token", "workload_access_token")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRequest:
+    """A pending OAuth2 consent, as an adapter hands it to the app.
+
+    Attributes:
+        provider_name: the credential provider that needs the user's consent.
+        authorization_url: the URL to show the user. Sensitive (it carries a session
+            reference): show it to that user only.
+        session_uri: the AgentCore session, to complete once the user consented.
+    """
+
+    provider_name: str | None
+    authorization_url: str
+    session_uri: str | None
+
+    @classmethod
+    def from_error(cls, pending: AuthorizationRequiredError) -> ConsentRequest:
+        """The request carried by ``pending``."""
+        return cls(pending.provider_name, pending.authorization_url, pending.session_uri)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ConsentRequest | None:
+        """Read one back from :meth:`to_dict` output (an interrupt payload); None if not one."""
+        url = data.get("authorization_url")
+        if not isinstance(url, str) or not url:
+            return None
+        provider, session = data.get("provider_name"), data.get("session_uri")
+        return cls(provider if isinstance(provider, str) else None, url,
+                   session if isinstance(session, str) else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (interrupt payloads, API responses)."""
+        return {"provider_name": self.provider_name, "authorization_url": self.authorization_url,
+                "session_uri": self.session_uri}
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityKeys:
+    """Under which keys a framework's per-request object carries the caller's identity.
+
+    Attributes:
+        user_id: key of the user id.
+        user_token: key of the user's JWT.
+        workload_access_token: key of a workload access token.
+    """
+
+    user_id: str = "user_id"
+    user_token: str = "user_token"  # noqa: S105 - a key name, not a token
+    workload_access_token: str = "workload_access_token"  # noqa: S105 - likewise
+
+    def __post_init__(self) -> None:
+        for name in _FIELDS:
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigurationError(f"IdentityKeys({name}=...) must be a non-empty key")
+
+
+def identity_from(*sources: Any, keys: IdentityKeys | None = None) -> dict[str, Any]:
+    """The ``identity_context`` arguments found in ``sources``, first source winning per field.
+
+    Each source may be a mapping (``invocation_state``, ``config["configurable"]``) or
+    an object with attributes (a dataclass or pydantic context); None is skipped.
+    Empty values are ignored; a value of the wrong type raises, naming the key.
+
+    Example:
+        >>> identity_from(runtime.context, config.get("configurable"))
+        {'user_id': 'alice'}
+    """
+    keys = keys or IdentityKeys()
+    found: dict[str, Any] = {}
+    for name in _FIELDS:
+        key = getattr(keys, name)
+        for source in sources:
+            value = _read(source, key)
+            if value is None or value == "":
+                continue
+            if not isinstance(value, str | Secret):
+                raise ConfigurationError(f"the caller's {key!r} must be a string, not "
+                                         f"{type(value).__name__}")
+            found[name] = value
+            break
+    return found
+
+
+def _read(source: Any, key: str) -> Any:
+    if source is None:
+        return None
+    if isinstance(source, Mapping):
+        return source.get(key)
+    return getattr(source, key, None)
+
+
+@contextmanager
+def identity_scope(identity: Mapping[str, Any] | Identity | None) -> Iterator[None]:
+    """:func:`~agentcore_auth.identity_context` with ``identity``, or nothing when it is empty.
+
+    With nothing set, an identity the app set around the agent call still applies.
+    """
+    if isinstance(identity, Identity):
+        identity = {f: getattr(identity, f) for f in _FIELDS if getattr(identity, f) is not None}
+    if not identity:
+        yield
+        return
+    with identity_context(**identity):
+        yield
+
+
+def find_exception(exc: BaseException | None, kind: type[E]) -> E | None:
+    """``exc`` or the first exception of type ``kind`` in its cause/context chain.
+
+    Frameworks wrap tool errors (``ToolException``, ``ToolError``, ...); this finds
+    the library's error inside.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc] if exc is not None else []
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+    return None
+
+
+def scrub_result(value: Any, redactor: Redactor | None = None) -> Any:
+    """A copy of a tool result or model input with every registered value redacted.
+
+    Walks dicts, lists, tuples and sets and redacts strings and bytes (see
+    :meth:`~agentcore_auth.Redactor.redact_obj`); framework message objects are the
+    adapter's to take apart.
+    """
+    return (redactor or default_redactor()).redact_obj(value)
+
+
+def scrub_error(exc: BaseException, redactor: Redactor | None = None) -> BaseException:
+    """``exc`` scrubbed in place, or a :class:`~agentcore_auth.RedactedError` stand-in.
+
+    Raise the stand-in outside the ``except`` block, ``from None``.
+    """
+    from .._scrub import sanitize_exception
+
+    return sanitize_exception(exc, redactor)
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialRequirement:
+    """What a decorated function needs, read without calling it.
+
+    Attributes:
+        decorator: ``"requires_api_key"`` or ``"requires_access_token"``.
+        request: the credential request (provider, scopes, flow, ...).
+        into: the keyword the value is injected as.
+        resolver: the decorator's resolver, or None for the default one.
+    """
+
+    decorator: str
+    request: Any  # CredentialRequest
+    into: str
+    resolver: CredentialResolver | None
+    _binding: Any = field(repr=False, compare=False)
+
+    @property
+    def user_bound(self) -> bool:
+        """True for USER_FEDERATION and token exchange: the credential belongs to one user."""
+        return bool(self.request.user_bound)
+
+    def resolve(self) -> Secret:
+        """Resolve it now, for the current identity, as the call would (consent included).
+
+        Raises what the call would raise: :class:`~agentcore_auth.AuthorizationRequiredError`
+        when the user must consent first, and so on. The value is cached, so the
+        call that follows finds it.
+        """
+        binding = self._binding
+        return binding.get(binding.begin({}))  # type: ignore[no-any-return]
+
+    async def aresolve(self) -> Secret:
+        """Async twin of :meth:`resolve`."""
+        binding = self._binding
+        return await binding.aget(binding.begin({}))  # type: ignore[no-any-return]
+
+
+def credential_requirements(func: Any) -> tuple[CredentialRequirement, ...]:
+    """The credentials a function decorated with the library's decorators needs, outermost first.
+
+    Follows ``__wrapped__`` through stacked decorators (a framework's ``@tool``
+    object is not followed: pass its function, e.g. LangChain's ``tool.func``).
+    """
+    found: list[CredentialRequirement] = []
+    seen: set[int] = set()
+    while func is not None and id(func) not in seen:
+        seen.add(id(func))
+        binding = getattr(func, "__dict__", {}).get("__agentcore_auth__")
+        if binding is not None and id(binding) not in seen:
+            seen.add(id(binding))  # functools.wraps copies it onto outer wrappers
+            found.append(CredentialRequirement(binding.decorator, binding.request, binding.into,
+                                               binding._resolver, binding))
+        func = getattr(func, "__wrapped__", None)
+    return tuple(found)
