@@ -148,6 +148,10 @@ class AgentCoreAuthPlugin(Plugin):
         user_token_key: invocation-state key of the user's JWT.
         workload_access_token_key: invocation-state key of a workload access token.
         max_sessions: consent sessions remembered for :meth:`complete_consent`.
+        prefer: when the invocation state holds both a user id and a user token, which
+            one decides (``"user_token"`` or ``"user_id"``); by default both together
+            are refused with :class:`ConfigurationError` (see
+            :func:`agentcore_auth.identity_context`).
     """
 
     def __init__(
@@ -162,11 +166,14 @@ class AgentCoreAuthPlugin(Plugin):
         user_token_key: str = "user_token",  # noqa: S107 - a key name, not a token
         workload_access_token_key: str = "workload_access_token",  # noqa: S107 - likewise
         max_sessions: int = 10_000,
+        prefer: Literal["user_id", "user_token"] | None = None,
     ) -> None:
         if consent not in ("interrupt", "tool_result"):
             raise ConfigurationError('consent= must be "interrupt" or "tool_result"')
         if not isinstance(retry_rejected, int) or retry_rejected < 0:
             raise ConfigurationError("retry_rejected= must be an int >= 0")
+        if prefer not in (None, "user_id", "user_token"):
+            raise ConfigurationError('prefer= must be None, "user_id" or "user_token"')
         super().__init__()
         self._resolver = resolver
         self._client = client
@@ -176,6 +183,7 @@ class AgentCoreAuthPlugin(Plugin):
         self._keys = {"user_id": user_id_key, "user_token": user_token_key,
                       "workload_access_token": workload_access_token_key}
         self._max_sessions = max_sessions
+        self._prefer = prefer
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._attempts: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
@@ -272,14 +280,25 @@ class AgentCoreAuthPlugin(Plugin):
                            f"{pending.authorization_url}")
 
     def _identity_of(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        return {field: state[key] for field, key in self._keys.items() if state.get(key)}
+        identity = {field: state[key] for field, key in self._keys.items() if state.get(key)}
+        if "user_id" in identity and "user_token" in identity:
+            # Refused by identity_context() unless a precedence was chosen.
+            identity["prefer"] = self._prefer
+        return identity
 
     def _remember(self, pending: AuthorizationRequiredError, identity: Mapping[str, Any]) -> None:
         if not pending.session_uri:
             return
-        ambient = current_identity()
-        user_id = identity.get("user_id") or (ambient.user_id if ambient else None)
-        token = identity.get("user_token") or (ambient.user_token if ambient else None)
+        # The identity the tool ran with: the invocation state's user, else the ambient one
+        # (never a mix of the two), after the chosen precedence.
+        if "user_id" in identity or "user_token" in identity:
+            user_id, token = identity.get("user_id"), identity.get("user_token")
+        else:
+            ambient = current_identity()
+            user_id = ambient.user_id if ambient else None
+            token = ambient.user_token if ambient else None
+        if user_id is not None and token is not None:
+            user_id, token = (None, token) if self._prefer == "user_token" else (user_id, None)
         user_token = Secret(token) if isinstance(token, str) else token
         with self._lock:
             self._sessions[pending.session_uri] = _Session(pending.provider_name, user_id,
