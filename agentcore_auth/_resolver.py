@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from ._arn import validate_provider_name
+from ._backoff import RejectionBackoff
 from ._cache import CacheStats, CredentialCache, Flight
 from ._concurrency import WorkerPool, await_future
 from ._consent import ConsentWait
@@ -127,6 +128,8 @@ class CredentialResolver:
         self._redactor = redactor
         self._redact_logs = redact_logs
         self._timer = timer
+        # Refusal paths only (decorators, httpx auth): see _backoff.py.
+        self._backoff = RejectionBackoff(maximum=ttl, timer=timer)
 
     def __repr__(self) -> str:
         return f"CredentialResolver(source={self.source!r}, cache={self._cache!r})"

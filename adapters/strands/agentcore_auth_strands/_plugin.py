@@ -141,7 +141,9 @@ class AgentCoreAuthPlugin(Plugin):
             the model and its provider: prefer interrupts.
         retry_rejected: times to rerun a tool whose credential was refused
             (:class:`CredentialRejectedError`) through Strands' tool retry, before the
-            model sees the failure; 0 disables.
+            model sees the failure; 0 disables. A refusal whose credential backs off
+            (``retry_after`` set: the source keeps returning the refused value) is
+            not rerun.
         redactor: scrubs tool results and model input; default the global one, which
             every resolver registers its values with.
         user_id_key: invocation-state key of the user id.
@@ -214,7 +216,10 @@ class AgentCoreAuthPlugin(Plugin):
         key = (id(event.agent), str(event.tool_use.get("toolUseId")))
         with self._lock:
             attempts = self._attempts.pop(key, 0)
-            if _find(event.exception, CredentialRejectedError) and attempts < self._retry_rejected:
+            rejected = _find(event.exception, CredentialRejectedError)
+            # retry_after: the source keeps returning the refused value, so a rerun would fail
+            # the same way (and, before the back-off, cost another AgentCore Identity call).
+            if rejected and rejected.retry_after is None and attempts < self._retry_rejected:
                 self._attempts[key] = attempts + 1
                 event.retry = True
 

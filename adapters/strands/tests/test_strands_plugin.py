@@ -292,3 +292,30 @@ def test_bad_arguments() -> None:
         AgentCoreAuthPlugin(retry_rejected=-1)
     with pytest.raises(ConfigurationError):
         AgentCoreAuthPlugin(prefer="jwt")  # type: ignore[arg-type]
+
+
+def test_always_refused_api_costs_two_upstream_calls(weather: Any) -> None:
+    """Twenty tool calls against an API that always answers 401: at most two
+    GetResourceApiKey calls, and no Strands rerun of a credential that backs off."""
+    env = weather.env
+    other = env.create_secret(env.unique_name("other"), {"key": "sk-never-the-stored-one-0"})
+    url = env.protected_api(other, "key")
+    attempts: list[str] = []
+
+    @tool
+    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver)
+    def forecast(city: str, *, api_key: str) -> str:
+        """Forecast for a city."""
+        attempts.append(city)
+        httpx.get(url, headers={"x-api-key": api_key}).raise_for_status()
+        return "sunny"  # pragma: no cover - always refused
+
+    before = env.call_count("GetResourceApiKey")
+    model = ScriptedModel([Call("forecast", {"city": f"c{i}"}) for i in range(20)], ["done"])
+    make_agent(model, [forecast], AgentCoreAuthPlugin(retry_rejected=1),
+               tool_executor=SequentialToolExecutor())("go")
+    results = tool_results(model.requests[-1]["messages"])
+    assert [r["status"] for r in results] == ["error"] * 20
+    assert env.call_count("GetResourceApiKey") - before <= 2
+    assert len(attempts) == 20  # each call ran once: no reruns of a backed-off credential
+    assert weather.key not in model.seen()
