@@ -202,8 +202,10 @@ class AgentCoreAuth(httpx.Auth):
                 else:
                     try:
                         reply = yield step
-                    except httpx.RequestError as exc:
-                        self._tidy_error(exc, guard)
+                    except GeneratorExit as stop:
+                        # httpx closes the flow while a send error propagates: its context.
+                        # (An async generator's aclose() carries no context: see the docs.)
+                        self._tidy_error(stop.__context__, guard)
                         raise
                 step = flow.send(reply)
         except StopIteration:
@@ -228,8 +230,10 @@ class AgentCoreAuth(httpx.Auth):
                 else:
                     try:
                         reply = yield step
-                    except httpx.RequestError as exc:
-                        self._tidy_error(exc, guard)
+                    except GeneratorExit as stop:
+                        # httpx closes the flow while a send error propagates: its context.
+                        # (An async generator's aclose() carries no context: see the docs.)
+                        self._tidy_error(stop.__context__, guard)
                         raise
                 step = flow.send(reply)
         except StopIteration:
@@ -309,10 +313,11 @@ class AgentCoreAuth(httpx.Auth):
             expected = self.prefix + secret.reveal()
         return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
 
-    def _tidy_error(self, exc: httpx.RequestError, guard: WireGuard) -> None:
+    def _tidy_error(self, exc: BaseException | None, guard: WireGuard) -> None:
         """A failed exchange (a redirect loop, an unreachable target): no key in its request."""
-        tidy_request(getattr(exc, "_request", None), guard.bound, header=self.header,
-                     query_param=self.query_param)
+        if isinstance(exc, httpx.RequestError):
+            tidy_request(getattr(exc, "_request", None), guard.bound, header=self.header,
+                         query_param=self.query_param)
 
     def _check_guard(self, responses: list[httpx.Response], guard: WireGuard) -> None:
         elsewhere = [hop for r in responses for hop in r.history[1:] + [r]
