@@ -15,6 +15,7 @@ from typing import Any
 
 from ._arn import validate_provider_name
 from ._backoff import RejectionBackoff
+from ._blocking import warn_if_loop_blocked
 from ._cache import CacheStats, CredentialCache, Flight
 from ._concurrency import WorkerPool, await_future
 from ._consent import ConsentWait
@@ -167,6 +168,7 @@ class CredentialResolver:
             secret, future, flight = self._cache.lookup(request.cache_key)
             if secret is not None:
                 return secret
+            warn_if_loop_blocked(provider_name)
             if flight is not None:  # a miss makes us the leader: run the fetch it started
                 self._fetch(flight, request, current_identity())
             assert future is not None
@@ -319,6 +321,7 @@ class CredentialResolver:
         secret, future, flight = self._cache.lookup(key, force=request.force_authentication)
         if secret is not None:
             return secret
+        warn_if_loop_blocked(request.provider_name)
         if flight is not None:
             self._fetch(flight, request, identity)
         assert future is not None
