@@ -28,6 +28,7 @@ __all__ = ["Origin", "WireGuard", "allowed", "origin_of", "tidy", "without_param
 Origin = tuple[str, str, int | None]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_RAW_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 
 
 def origin_of(url: httpx.URL) -> Origin:
@@ -55,7 +56,8 @@ def tidy(responses: Iterable[httpx.Response | None], bound: Origin, *, header: s
          query_param: str | None) -> None:
     """Take the credential off the requests of an exchange (and their redirect hops)."""
     for response in responses:
-        if response is None:
+        if response is None or not response.history:
+            # No redirect: the one request is the caller's, restored by the auth flow.
             continue
         for hop in [*response.history, response]:
             tidy_request(getattr(hop, "_request", None), bound, header=header,
@@ -80,9 +82,14 @@ class WireGuard:
     it a coroutine function, as httpcore's async transports require.
     """
 
-    def __init__(self, bound: Origin, *, header: str | None, query_param: str | None,
+    def __init__(self, url: httpx.URL, *, header: str | None, query_param: str | None,
                  previous: Callable[..., Any] | None) -> None:
-        self.bound = bound
+        self.bound = origin_of(url)
+        # The same origin as httpcore holds it (bytes), compared without parsing per request.
+        scheme = url.scheme.encode("ascii")
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+        self._raw: tuple[bytes, bytes, int | None] = (scheme, url.raw_host, port)
+        self._upgrade = (b"https", url.raw_host, 443) if (scheme, port) == (b"http", 80) else None
         self.header = header.lower().encode("latin-1") if header else None
         self.query_param = query_param
         self.previous = previous
@@ -110,12 +117,12 @@ class WireGuard:
         url = wire.url
         target = bytes(url.target)
         if target.startswith((b"http://", b"https://")):  # a forward proxy: the real target
-            where = httpx.URL(target.decode("ascii", "replace"))
+            if allowed(self.bound, httpx.URL(target.decode("ascii", "replace"))):
+                return
         else:
-            where = httpx.URL(scheme=url.scheme.decode("ascii"), host=url.host.decode("ascii"),
-                              port=url.port)
-        if allowed(self.bound, where):
-            return
+            where = (url.scheme, url.host, url.port or _RAW_DEFAULT_PORTS.get(url.scheme))
+            if where == self._raw or where == self._upgrade:
+                return
         if self.header is not None:
             before = len(wire.headers)
             wire.headers[:] = [(k, v) for k, v in wire.headers if k.lower() != self.header]

@@ -15,7 +15,7 @@ import httpx
 
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
-from ._origin import Origin, WireGuard, allowed, origin_of, tidy, tidy_request
+from ._origin import Origin, WireGuard, allowed, tidy, tidy_request
 from ._resolver import CredentialResolver, default_resolver
 from ._secret import Secret
 
@@ -296,7 +296,7 @@ class AgentCoreAuth(httpx.Auth):
 
     def _guard(self, request: httpx.Request) -> WireGuard:
         previous = request.extensions.get("trace")
-        return WireGuard(origin_of(request.url), header=self.header,
+        return WireGuard(request.url, header=self.header,
                          query_param=self.query_param,
                          previous=previous if callable(previous) else None)
 
