@@ -50,6 +50,8 @@ class RejectionBackoff:
         self._timer = timer
         self._max_entries = max_entries
         self._entries: dict[Hashable, _Entry] = {}
+        # Values refused and about to be refetched, per key (until a window starts).
+        self._refused: dict[Hashable, Secret] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -74,6 +76,27 @@ class RejectionBackoff:
                 return None
             return entry.until - now if now < entry.until else None
 
+    def note_refusal(self, secret: Secret) -> None:
+        """``secret`` was refused and is about to be invalidated and refetched."""
+        key = secret._origin
+        if key is None:
+            return
+        with self._lock:
+            self._refused.pop(key, None)
+            self._refused[key] = secret
+            while len(self._refused) > self._max_entries:
+                del self._refused[next(iter(self._refused))]
+
+    def came_back(self, secret: Secret) -> bool:
+        """Whether ``secret`` is another fetch of a value refused since its last window:
+        a concurrent caller's refetch returned the refused value again."""
+        key = secret._origin
+        if key is None or not self._refused:
+            return False
+        with self._lock:
+            prior = self._refused.get(key)
+        return prior is not None and prior is not secret and prior == secret
+
     def record(self, secret: Secret) -> float:
         """The source returned ``secret`` again right after it was refused: start or grow the
         window; returns its length in seconds (0 when the credential is not cached)."""
@@ -82,6 +105,7 @@ class RejectionBackoff:
             return 0.0
         now = self._timer()
         with self._lock:
+            self._refused.pop(key, None)
             entry = self._entries.pop(key, None)
             if entry is not None and entry.value == secret and now < entry.until:
                 # Already backing off (a concurrent refusal recorded it): keep the window.
@@ -98,6 +122,7 @@ class RejectionBackoff:
 
     def clear(self, secret: Secret) -> None:
         """A different value arrived for ``secret``'s credential: end its back-off."""
-        if self._entries and secret._origin is not None:
+        if (self._entries or self._refused) and secret._origin is not None:
             with self._lock:
                 self._entries.pop(secret._origin, None)
+                self._refused.pop(secret._origin, None)

@@ -246,7 +246,12 @@ class CredentialBinding:
         if rejection is None:
             raise self.scrub(exc, resolver)
         self.scrub(exc, resolver)
-        remaining = resolver._backoff.remaining(secret)
+        backoff = resolver._backoff
+        remaining = backoff.remaining(secret)
+        if remaining is None and (backoff.came_back(secret)
+                                  or resolver._cache.refetched_same(secret)):
+            # A concurrent refusal's refetch already brought this value back.
+            remaining = backoff.record(secret)
         if remaining is not None:
             # The source returned this very value after its last refusal: asking again
             # would only spend the AgentCore Identity quota at the tool-call rate.
@@ -256,6 +261,7 @@ class CredentialBinding:
                 f"again for {remaining:.1f} s")
         # Compare-and-invalidate: of many callers refused with one stale value, the
         # first drops it and the rest find the fresh one (one upstream refetch).
+        backoff.note_refusal(secret)
         resolver.invalidate(secret)
         logger.info("%s refused the credential of provider %r (%s); refetching once",
                     self.decorator, self.provider_name, _status_text(rejection.status))

@@ -262,13 +262,19 @@ class AgentCoreAuth(httpx.Auth):
                             "credential (after a redirect); the credential is kept",
                             response.status_code, name)
                 return
-            remaining = resolver._backoff.remaining(secret)
+            backoff = resolver._backoff
+            remaining = backoff.remaining(secret)
+            if remaining is None and (backoff.came_back(secret)
+                                      or resolver._cache.refetched_same(secret)):
+                # A concurrent refusal's refetch already brought this value back.
+                remaining = backoff.record(secret)
             if remaining is not None:
                 logger.debug("HTTP %s with provider %r's credential, which the source returned "
                              "again after a refusal; not asking it again for %.1f s",
                              response.status_code, name, remaining)
                 return
             # Compare-and-invalidate: many 401s for one stale value cause one refetch.
+            backoff.note_refusal(secret)
             resolver.invalidate(secret)
             if not replayable:
                 logger.info("HTTP %s with provider %r's credential; the request body cannot "
