@@ -29,6 +29,7 @@ Origin = tuple[str, str, int | None]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _RAW_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
 
 
 def origin_of(url: httpx.URL) -> Origin:
@@ -97,6 +98,21 @@ class WireGuard:
         self.seen = 0
         self.stripped = 0
 
+    def attach(self, request: httpx.Request, *, use_async: bool) -> None:
+        """Install the guard as ``request``'s ``trace`` extension (again, before a resend)."""
+        self._hook: Callable[..., Any] = self.acall if use_async else self
+        self._extensions = request.extensions = {**request.extensions, "trace": self._hook}
+
+    def _detach(self) -> None:
+        """The response is no redirect: nothing more to guard for this send (saves the
+        calls for the rest of the exchange; :meth:`attach` again before a resend)."""
+        extensions = self._extensions
+        if extensions.get("trace") == self._hook:
+            if self.previous is None:
+                del extensions["trace"]
+            else:
+                extensions["trace"] = self.previous
+
     def __call__(self, name: str, info: dict[str, Any]) -> Any:
         self._guard(name, info)
         return self.previous(name, info) if self.previous is not None else None
@@ -108,6 +124,14 @@ class WireGuard:
             await self.previous(name, info)
 
     def _guard(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith("receive_response_headers.complete"):
+            # http11: (version, status, reason, headers); http2: (status, headers)
+            head = info.get("return_value")
+            status = next((v for v in head if isinstance(v, int)), None) if isinstance(
+                head, tuple) else None
+            if status not in _REDIRECTS:
+                self._detach()
+            return
         if not name.endswith("send_request_headers.started"):
             return
         wire = info.get("request")

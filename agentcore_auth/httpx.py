@@ -191,7 +191,7 @@ class AgentCoreAuth(httpx.Auth):
         """Send ``request`` with the credential; on a refusal, refetch and resend once."""
         resolver = self.resolver
         guard = self._guard(request)
-        request.extensions = {**request.extensions, "trace": guard}
+        guard.attach(request, use_async=False)
         flow = self._flow(request, resolver, guard, replayable=_read(request))
         try:
             step = next(flow)
@@ -219,8 +219,9 @@ class AgentCoreAuth(httpx.Auth):
         """Async twin of :meth:`sync_auth_flow`."""
         resolver = self.resolver
         guard = self._guard(request)
-        request.extensions = {**request.extensions, "trace": guard.acall}
-        flow = self._flow(request, resolver, guard, replayable=await _aread(request))
+        guard.attach(request, use_async=True)
+        flow = self._flow(request, resolver, guard, replayable=await _aread(request),
+                          use_async=True)
         try:
             step = next(flow)
             reply: Any
@@ -244,7 +245,7 @@ class AgentCoreAuth(httpx.Auth):
     # --- the shared, I/O-free flow ----------------------------------------------------
 
     def _flow(self, request: httpx.Request, resolver: CredentialResolver, guard: WireGuard,
-              replayable: bool) -> Generator[Any, Any, None]:
+              replayable: bool, use_async: bool = False) -> Generator[Any, Any, None]:
         """Yields ``_RESOLVE`` (send back a Secret) or a request (send back its response)."""
         original_url = request.url
         responses: list[httpx.Response] = []
@@ -292,6 +293,7 @@ class AgentCoreAuth(httpx.Auth):
             resolver._backoff.clear(fresh)
             logger.info("HTTP %s with provider %r's credential; resending once with a "
                         "refetched one", response.status_code, name)
+            guard.attach(request, use_async=use_async)
             responses.append((yield self.apply(request, fresh)))
         finally:
             tidy(responses, guard.bound, header=self.header, query_param=self.query_param)
