@@ -164,3 +164,27 @@ def test_window_grows_to_the_ttl_and_a_new_value_ends_it(local_agentcore: LocalA
     upstream = refused.upstream()
     assert forecast() == "sunny"
     assert refused.upstream() == upstream + 1
+
+
+def test_refusal_of_a_value_that_came_back_starts_the_window() -> None:
+    """The concurrent race, step by step: A is refused and refetches the same value; C,
+    holding that refetched value, is refused before A decides: no third fetch."""
+    from agentcore_auth import CredentialRequest, EnvSource
+    from agentcore_auth._rejection import CredentialBinding
+
+    resolver = CredentialResolver(EnvSource({"weather": "W"}, environ={"W": "sk-back-0123456"}),
+                                  timer=ManualClock(0.0))
+    binding = CredentialBinding(decorator="requires_api_key", request=CredentialRequest("weather"),
+                                into="api_key", inject_as=str, resolver=resolver,
+                                reject_statuses=(401,), reject_exceptions=())
+    refused = CredentialRejectedError("HTTP 401", status_code=401)
+    first = resolver.get_api_key("weather")
+    binding.first_failure(refused, resolver, first)  # A: drops it, will refetch
+    again = resolver.get_api_key("weather")  # A's refetch: the same value, a new object
+    assert again == first and again is not first
+    with pytest.raises(CredentialRejectedError) as info:  # C, refused with the refetched one
+        binding.first_failure(refused, resolver, again)
+    assert info.value.retry_after == 1.0
+    with pytest.raises(CredentialRejectedError):  # B, still holding the first object
+        binding.first_failure(refused, resolver, first)
+    assert resolver.stats.upstream_calls == 2
