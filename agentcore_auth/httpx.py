@@ -304,6 +304,11 @@ class AgentCoreAuth(httpx.Auth):
 
     def _guard(self, request: httpx.Request) -> WireGuard:
         previous = request.extensions.get("trace")
+        owner = getattr(previous, "__self__", previous)
+        if isinstance(owner, WireGuard):
+            # A request built from an earlier exchange (response.next_request) carries that
+            # exchange's guard: this one is bound to its own URL, so keep only the caller's.
+            previous = owner.previous
         return WireGuard(request.url, header=self.header,
                          query_param=self.query_param,
                          previous=previous if callable(previous) else None)

@@ -196,3 +196,16 @@ def test_a_trace_extension_of_the_caller_still_runs(origins: Origins,
                               extensions={"trace": lambda name, info: events.append(name)})
     assert response.status_code == 200
     assert "http11.send_request_headers.started" in events
+
+
+def test_manually_followed_redirect_is_a_new_exchange(origins: Origins,
+                                                      resolver: CredentialResolver) -> None:
+    """follow_redirects=False, then sending response.next_request yourself: that request
+    is a new exchange bound to its own origin (the earlier guard does not strip it)."""
+    with httpx.Client(auth=_auth(resolver, "header")) as client:
+        first = client.get(f"{origins.api}/cross")
+        assert first.status_code == 302 and first.next_request is not None
+        second = client.send(first.next_request)
+    assert second.status_code == 401
+    (seen,) = origins.received
+    assert seen["headers"].get("x-api-key") == KEY  # sent on purpose, by the caller
