@@ -271,6 +271,19 @@ class CredentialCache:
             self._counts["invalidations"] += 1
             return True
 
+    def refetched_same(self, secret: Secret) -> bool:
+        """Whether the entry ``secret`` came from now holds another fetch of the same value.
+
+        A caller refused with ``secret`` then knows the source has answered that value
+        again since (a concurrent caller's refetch): refetching once more is pointless.
+        """
+        key = secret._origin
+        if key is None:
+            return False
+        with self._lock:
+            entry = self._index.get(key)
+        return entry is not None and entry.secret is not secret and entry.secret == secret
+
     def invalidate_where(self, predicate: Callable[[Secret], bool]) -> int:
         """Drop every entry whose secret satisfies ``predicate``; return how many."""
         with self._lock:

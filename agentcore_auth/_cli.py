@@ -1,11 +1,12 @@
 """``agentcore-auth``: the command line, a thin argparse layer over the Python API.
 
 Subcommands: ``demo``, ``doctor``, ``resolve``, ``providers``, ``emulator``. AWS
-endpoints come from boto3's configuration (``AWS_ENDPOINT_URL_<SERVICE>``, profiles,
-``AWS_REGION``), so the emulator needs no flag; ``--endpoint-url`` overrides the
-AgentCore endpoint. Everything printed passes through :func:`agentcore_auth.redact`.
+endpoints come from boto3's configuration (``AWS_ENDPOINT_URL_<SERVICE>``, profiles),
+so the emulator needs no flag; ``--endpoint-url`` overrides the AgentCore endpoint.
+The Region is ``--region``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``, else the
+profile's. Everything printed passes through :func:`agentcore_auth.redact`.
 Exit codes: 0 ok, 1 failed checks or a refused/absent credential, 2 usage or
-configuration errors, 130 interrupted.
+configuration errors, 130 interrupted, 141 output pipe closed (``| head``).
 
 Imports are lazy: ``--help`` loads neither boto3 nor moto.
 """
@@ -21,6 +22,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ._cli_env import USER_TOKEN_ENV, _session, _user_token
+
 __all__ = ["main"]
 
 PROG = "agentcore-auth"
@@ -34,10 +37,12 @@ def _say(text: str = "", *, err: bool = False) -> None:
 
 def _aws(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("AWS (default: boto3's configuration)")
-    group.add_argument("--region", help="AWS Region (default: AWS_REGION / the profile's)")
+    group.add_argument("--region", help="AWS Region (default: AWS_REGION, then "
+                       "AWS_DEFAULT_REGION, then the profile's)")
     group.add_argument("--endpoint-url", help="AgentCore Identity endpoint (default: "
                        "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE[_CONTROL] or AWS's)")
-    group.add_argument("--profile", help="AWS profile to use")
+    group.add_argument("--profile", help="AWS profile to use (default: AWS_PROFILE, else "
+                       "the default credential chain)")
 
 
 def _seconds(text: str) -> float:
@@ -49,12 +54,6 @@ def _seconds(text: str) -> float:
     if not 0 <= value < math.inf:  # NaN fails too
         raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, not {text!r}")
     return value
-
-
-def _session(args: argparse.Namespace) -> Any:
-    import boto3
-
-    return boto3.session.Session(profile_name=args.profile, region_name=args.region)
 
 
 # --- doctor -------------------------------------------------------------------------------
@@ -104,6 +103,7 @@ def _resolve(args: argparse.Namespace) -> int:
     if not oauth2 and args.user_token:
         raise ConfigurationError("--user-token is for OAuth2 resolves: add --scopes and "
                                  "--auth-flow (USER_FEDERATION or ON_BEHALF_OF_TOKEN_EXCHANGE)")
+    user_token = _user_token(args) if oauth2 else None
     waited = False
 
     def show_and_wait(url: str) -> None:
@@ -119,7 +119,7 @@ def _resolve(args: argparse.Namespace) -> int:
             if oauth2:
                 secret = resolver.get_oauth2_token(
                     args.provider, scopes=args.scopes or [], auth_flow=args.auth_flow or "M2M",
-                    user_id=args.user_id, user_token=args.user_token,
+                    user_id=args.user_id, user_token=user_token,
                     session_uri=args.session_uri,
                     on_auth_url=show_and_wait if args.wait else None)
             else:
@@ -272,7 +272,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--auth-flow", choices=["M2M", "USER_FEDERATION",
                                            "ON_BEHALF_OF_TOKEN_EXCHANGE"])
     p.add_argument("--user-id", help="resolve on behalf of this user")
-    p.add_argument("--user-token", help="the user's JWT (instead of --user-id)")
+    p.add_argument("--user-token", metavar="JWT|-",
+                   help="the user's JWT (instead of --user-id); '-' reads it from standard "
+                        f"input. Without this flag (and --user-id), ${USER_TOKEN_ENV} is read. "
+                        "Prefer those two: a value on the command line is visible to other "
+                        "users in the process list")
     p.add_argument("--show-auth-url", action="store_true",
                    help="USER_FEDERATION: print the consent URL and session URI if consent "
                         "is needed, then exit 1")
@@ -345,12 +349,26 @@ def _fail(exc: BaseException, debug: bool, code: int, hint: str = "", prefix: st
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away (`agentcore-auth doctor ... | head`): end quietly, and keep
+        # the interpreter's final flush of stdout from failing again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe ended
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     from ._exceptions import AgentCoreAuthError, ConfigurationError, CredentialError
 
     try:
         return int(args.handler(args))
+    except BrokenPipeError:
+        raise
     except KeyboardInterrupt:
         _say(f"{PROG}: interrupted", err=True)
         return 130
@@ -359,8 +377,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CredentialError, AgentCoreAuthError) as exc:
         return _fail(exc, debug, 1)
     except Exception as exc:
+        from ._aws import configuration_error
+
         name = type(exc).__name__
-        config = name in ("NoRegionError", "NoCredentialsError", "PartialCredentialsError",
-                          "ProfileNotFound", "ParamValidationError")
+        if name != "ParamValidationError" and (error := configuration_error(exc, args.command)):
+            error.__cause__ = exc
+            return _fail(error, debug, 2)
         hint = "" if debug else " (run with --debug for the traceback)"
-        return _fail(exc, debug, 2 if config else 1, hint, prefix=f"{name}: ")
+        return _fail(exc, debug, 2 if name == "ParamValidationError" else 1, hint,
+                     prefix=f"{name}: ")

@@ -16,10 +16,12 @@ it the same tools run in a plain loop. moto is needed (the ``testing`` extra).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -140,13 +142,41 @@ def run_demo(out: TextIO | None = None, *, use_agent: bool = True) -> DemoResult
         ) from exc
     say("agentcore-auth demo: AgentCore Identity with referenced secrets, all local "
         "(no AWS account, no network)")
-    with LocalAgentCore() as env:
+    with _hermetic_environ(), LocalAgentCore() as env:
         say(f"[1/6] emulator up in {env.startup_seconds:.1f}s: AgentCore Identity "
             f"{env.endpoint_url}, Secrets Manager/KMS {env.aws_endpoint_url}")
         _scenario(env, say, result, use_agent)
     result.seconds = time.perf_counter() - began
     say(f"done in {result.seconds:.1f}s")
     return result
+
+
+@contextmanager
+def _hermetic_environ() -> Iterator[None]:
+    """Run with a fake AWS environment, restored afterwards.
+
+    The user's ``AWS_PROFILE``, config and credentials files, real keys and endpoint
+    overrides neither break the demo nor reach it: every ``AWS_*`` variable is
+    removed, fake keys and a Region are set, and both files point at the null device.
+    """
+    from .testing import fake_aws_environ
+
+    changes = fake_aws_environ()
+    changes.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    saved = {name: os.environ.get(name) for name in changes}
+    try:
+        for name, value in changes.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _secrets_and_providers(env: LocalAgentCore, say: Callable[[str], None],

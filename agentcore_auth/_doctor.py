@@ -89,12 +89,13 @@ def diagnose(
     """
     if clients is None:
         if region is None:
-            import boto3
+            from ._aws import configured_region
 
-            region = (session or boto3.session.Session()).region_name
+            region = configured_region(session)
         if not region:
-            raise ConfigurationError("no AWS Region configured: pass --region (region=) or set "
-                                     "AWS_REGION")
+            raise ConfigurationError("no AWS Region configured: pass --region (region=), or set "
+                                     "AWS_REGION (AWS_DEFAULT_REGION also works), or set the "
+                                     "profile's region")
         clients = BotoClients(region=region, endpoint_url=endpoint_url, session=session)
     if region is None:
         region = str(clients("bedrock-agentcore-control", None).meta.region_name)

@@ -124,6 +124,9 @@ class CredentialRejectedError(CredentialError):
 
     Attributes:
         status_code: the HTTP status that counted as a rejection, when known.
+        retry_after: seconds during which the credential backs off (the source keeps
+            returning the refused value, so further refusals fail at once without
+            asking it again); None when retrying at once may help.
     """
 
     def __init__(
@@ -133,9 +136,11 @@ class CredentialRejectedError(CredentialError):
         provider_name: str | None = None,
         source: str | None = None,
         status_code: int | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, provider_name=provider_name, source=source)
         self.status_code = status_code
+        self.retry_after = retry_after
 
 
 class RedactedError(AgentCoreAuthError):

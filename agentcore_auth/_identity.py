@@ -10,11 +10,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Literal
 
 from ._exceptions import ConfigurationError
 from ._secret import Secret
 
 __all__ = ["Identity", "current_identity", "identity_context", "runtime_workload_token"]
+
+Prefer = Literal["user_id", "user_token"]
+
+_AMBIGUOUS = (
+    "a user_id and a user_token were given together, so which user is meant is ambiguous "
+    "(a request-supplied user_id next to a verified JWT would let a caller act as any user "
+    "who consented): pass only one of them, or opt into a precedence with "
+    "identity_context(..., prefer='user_token') (the JWT decides, user_id is ignored) or "
+    "prefer='user_id'"
+)
 
 # A per-process key, so identity hashes in cache keys cannot be matched across processes.
 _HASH_KEY = os.urandom(16)
@@ -24,7 +35,8 @@ _HASH_KEY = os.urandom(16)
 class Identity:
     """The caller on whose behalf credentials are resolved.
 
-    Any combination may be set: ``user_id`` or ``user_token`` say which user,
+    ``user_id`` or ``user_token`` say which user (one of them: both together are
+    refused with :class:`ConfigurationError`, see ``identity_context(prefer=...)``);
     ``workload_access_token`` is what AgentCore Identity accepts for the call.
     Token values are held as :class:`Secret` and never shown.
     """
@@ -32,6 +44,10 @@ class Identity:
     workload_access_token: Secret | None = None
     user_id: str | None = None
     user_token: Secret | None = None
+
+    def __post_init__(self) -> None:
+        if self.user_id is not None and self.user_token is not None:
+            raise ConfigurationError(_AMBIGUOUS)
 
     def user_key(self) -> str | None:
         """A keyed hash over every field set (never a raw token), or None when none is.
@@ -76,10 +92,24 @@ def make_identity(
     workload_access_token: str | Secret | None = None,
     user_id: str | None = None,
     user_token: str | Secret | None = None,
+    prefer: Prefer | None = None,
 ) -> Identity:
-    """Build an Identity from loose arguments, checking their types."""
+    """Build an Identity from loose arguments, checking their types.
+
+    A ``user_id`` and a ``user_token`` together are refused unless ``prefer`` names
+    the one that decides (the other is then dropped).
+    """
     if user_id is not None and (not isinstance(user_id, str) or not user_id):
         raise ConfigurationError("user_id must be a non-empty string")
+    if prefer is not None and prefer not in ("user_id", "user_token"):
+        raise ConfigurationError(f"prefer must be 'user_id' or 'user_token', not {prefer!r}")
+    if user_id is not None and user_token is not None:
+        if prefer is None:
+            raise ConfigurationError(_AMBIGUOUS)
+        if prefer == "user_token":
+            user_id = None
+        else:
+            user_token = None
     return Identity(
         workload_access_token=_as_secret(workload_access_token, "workload_access_token"),
         user_id=user_id,
@@ -93,6 +123,7 @@ def identity_context(
     workload_access_token: str | Secret | None = None,
     user_id: str | None = None,
     user_token: str | Secret | None = None,
+    prefer: Prefer | None = None,
 ) -> Iterator[Identity]:
     """Set the caller's identity for credential resolution within this block.
 
@@ -100,13 +131,20 @@ def identity_context(
     created inside the block, and the library copies it into its worker threads.
     Adapters call this around each tool call; apps may too.
 
+    ``user_id`` and ``user_token`` together are refused with
+    :class:`ConfigurationError`: an app that passes a request-supplied ``user_id``
+    next to its verified JWT would let the caller act as any consented user. To
+    accept both on purpose, ``prefer="user_token"`` makes the JWT decide (the
+    ``user_id`` is ignored) and ``prefer="user_id"`` the reverse.
+
     Example:
         >>> with identity_context(user_id="alice"):
         ...     token = resolver.get_oauth2_token("github", scopes=["repo"],
         ...                                       auth_flow="USER_FEDERATION")
     """
     identity = make_identity(
-        workload_access_token=workload_access_token, user_id=user_id, user_token=user_token
+        workload_access_token=workload_access_token, user_id=user_id, user_token=user_token,
+        prefer=prefer,
     )
     if not identity:
         raise ConfigurationError(

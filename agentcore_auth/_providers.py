@@ -85,13 +85,21 @@ def control_client(
         return client
     import boto3
 
-    session = session or boto3.session.Session()
-    region = region or session.region_name
+    from ._aws import configuration_error, configured_region
+
+    region = region or configured_region(session)
     if not region:
         raise ConfigurationError(
-            "no AWS Region configured: pass --region (region=) or set AWS_REGION")
-    return session.client("bedrock-agentcore-control", region_name=region,
-                          endpoint_url=endpoint_url)
+            "no AWS Region configured: pass --region (region=), or set AWS_REGION "
+            "(AWS_DEFAULT_REGION also works), or set the profile's region")
+    try:
+        return (session or boto3.session.Session()).client(
+            "bedrock-agentcore-control", region_name=region, endpoint_url=endpoint_url)
+    except Exception as exc:  # botocore's configuration errors share no importable base
+        error = configuration_error(exc, "creating the bedrock-agentcore-control client")
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _call(what: str, name: str, call: Any) -> dict[str, Any]:

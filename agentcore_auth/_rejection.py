@@ -247,8 +247,22 @@ class CredentialBinding:
         if rejection is None:
             raise self.scrub(exc, resolver)
         self.scrub(exc, resolver)
+        backoff = resolver._backoff
+        remaining = backoff.remaining(secret)
+        if remaining is None and (backoff.came_back(secret)
+                                  or resolver._cache.refetched_same(secret)):
+            # A concurrent refusal's refetch already brought this value back.
+            remaining = backoff.record(secret)
+        if remaining is not None:
+            # The source returned this very value after its last refusal: asking again
+            # would only spend the AgentCore Identity quota at the tool-call rate.
+            raise self._rejected(
+                rejection, resolver, remaining,
+                f"and the source returned that same value when last asked; not asking it "
+                f"again for {remaining:.1f} s")
         # Compare-and-invalidate: of many callers refused with one stale value, the
         # first drops it and the rest find the fresh one (one upstream refetch).
+        backoff.note_refusal(secret)
         resolver.invalidate(secret)
         logger.info("%s refused the credential of provider %r (%s); refetching once",
                     self.decorator, self.provider_name, _status_text(rejection.status))
@@ -258,14 +272,25 @@ class CredentialBinding:
                     resolver: CredentialResolver) -> Secret:
         """``fresh``, unless it is the refused value again (then calling again is pointless)."""
         if fresh != rejected:
+            resolver._backoff.clear(fresh)
             return fresh
+        window = resolver._backoff.record(fresh)
+        logger.warning("%s: the source returned the refused credential of provider %r again; "
+                       "further refusals fail at once for %.1f s", self.decorator,
+                       self.provider_name, window)
+        raise self._rejected(rejection, resolver, window,
+                             "and the source still returns the refused value")
+
+    def _rejected(self, rejection: Rejection, resolver: CredentialResolver, window: float,
+                  what: str) -> CredentialRejectedError:
         error = CredentialRejectedError(
             f"the downstream API refused the credential of provider {self.provider_name!r} "
-            f"({_status_text(rejection.status)}) and the source still returns the refused "
-            "value: update or rotate the stored secret, or check that the API expects it "
-            "where it is sent", provider_name=self.provider_name,
-            source=_source_name(resolver), status_code=rejection.status)
-        raise error from rejection.error
+            f"({_status_text(rejection.status)}) {what}: update or rotate the stored secret, "
+            "or check that the API expects it where it is sent", provider_name=self.provider_name,
+            source=_source_name(resolver), status_code=rejection.status,
+            retry_after=window or None)
+        error.__cause__ = rejection.error
+        return error
 
     def second_failure(self, exc: BaseException, resolver: CredentialResolver) -> BaseException:
         """What to raise when the call with the refetched credential failed too."""

@@ -15,6 +15,8 @@ from typing import Any
 
 from . import _telemetry
 from ._arn import validate_provider_name
+from ._backoff import RejectionBackoff
+from ._blocking import warn_if_loop_blocked
 from ._cache import CacheStats, CredentialCache, Flight
 from ._concurrency import WorkerPool, await_future
 from ._consent import ConsentWait
@@ -128,6 +130,8 @@ class CredentialResolver:
         self._redactor = redactor
         self._redact_logs = redact_logs
         self._timer = timer
+        # Refusal paths only (decorators, httpx auth): see _backoff.py.
+        self._backoff = RejectionBackoff(maximum=ttl, timer=timer)
 
     def __repr__(self) -> str:
         return f"CredentialResolver(source={self.source!r}, cache={self._cache!r})"
@@ -166,6 +170,7 @@ class CredentialResolver:
             secret, future, flight = self._cache.lookup(request.cache_key)
             if secret is not None:
                 return secret
+            warn_if_loop_blocked(provider_name)
             if flight is not None:  # a miss makes us the leader: run the fetch it started
                 self._fetch(flight, request, current_identity())
             assert future is not None
@@ -321,6 +326,7 @@ class CredentialResolver:
         secret, future, flight = self._cache.lookup(key, force=request.force_authentication)
         if secret is not None:
             return secret
+        warn_if_loop_blocked(request.provider_name)
         if flight is not None:
             self._fetch(flight, request, identity)
         assert future is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets as _secrets
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 __all__ = ["Secret"]
@@ -16,7 +17,9 @@ class Secret:
 
     Modelled on pydantic's ``SecretStr``, but with no ``__len__`` and a mask for
     empty values too, because a length is information. Read the value with the
-    deliberately wordy :meth:`reveal`. Equality runs in constant time.
+    deliberately wordy :meth:`reveal`. Equality runs in constant time. Pickling,
+    ``copy``, ``deepcopy`` and ``__getstate__`` (jsonpickle and friends) are
+    refused, and no attribute or slot holds the plaintext (it lives in a closure).
 
     Args:
         value: the secret.
@@ -30,22 +33,22 @@ class Secret:
         'sk-live-123'
     """
 
-    __slots__ = ("_value", "_name", "_origin")
+    __slots__ = ("_reveal", "_name", "_origin")
 
-    _value: str
+    _reveal: Callable[[], str]
     _name: str | None
     _origin: object
 
     def __init__(self, value: str, *, name: str | None = None) -> None:
         if not isinstance(value, str):
             raise TypeError(f"Secret takes a str, not {type(value).__name__}")
-        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "_reveal", lambda: value)
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_origin", None)
 
     def reveal(self) -> str:
         """Return the secret value. Pass it on; never log or print it."""
-        return self._value
+        return self._reveal()
 
     @property
     def name(self) -> str | None:
@@ -58,7 +61,7 @@ class Secret:
 
         It is stable across processes, so the CLI and your logs can be compared.
         """
-        return "sha256:" + hashlib.sha256(self._value.encode()).hexdigest()[:12]
+        return "sha256:" + hashlib.sha256(self._reveal().encode()).hexdigest()[:12]
 
     def __str__(self) -> str:
         return _MASK
@@ -73,14 +76,30 @@ class Secret:
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Secret):
-            return _secrets.compare_digest(self._value.encode(), other._value.encode())
+            return _secrets.compare_digest(self._reveal().encode(), other._reveal().encode())
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(("agentcore_auth.Secret", self._value))
+        return hash(("agentcore_auth.Secret", self._reveal()))
 
     def __setattr__(self, name: str, value: Any) -> NoReturn:
         raise AttributeError("Secret is immutable")
 
     def __reduce__(self) -> NoReturn:
-        raise TypeError("Secret refuses to be pickled; pass Secret.reveal() explicitly if you must")
+        _refuse("pickled")
+
+    def __reduce_ex__(self, protocol: object) -> NoReturn:
+        _refuse("pickled")
+
+    def __getstate__(self) -> NoReturn:
+        _refuse("serialized")
+
+    def __copy__(self) -> NoReturn:
+        _refuse("copied")
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        _refuse("copied")
+
+
+def _refuse(what: str) -> NoReturn:
+    raise TypeError(f"Secret refuses to be {what}; pass Secret.reveal() explicitly if you must")

@@ -6,6 +6,7 @@ Importing this module imports httpx; ``agentcore_auth`` itself does not (its
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
+from ._origin import Origin, WireGuard, allowed, tidy, tidy_request
 from ._resolver import CredentialResolver, default_resolver
 from ._secret import Secret
 
@@ -39,14 +41,23 @@ class AgentCoreAuth(httpx.Auth):
     does: call ``raise_for_status()``.
 
     Request bodies are read into memory before sending (``requires_request_body``)
-    so they can be replayed. In query-parameter mode the request's URL is restored
-    (without the key) once the exchange ends, so ``response.url`` and
-    ``raise_for_status()`` messages do not carry it; httpx's own log line is
-    scrubbed by the resolver's log redaction.
+    so they can be replayed.
 
-    httpx drops only ``Authorization`` on a redirect to another origin: a key sent
-    in another header follows such a redirect. Keep ``follow_redirects=False``
-    (httpx's default) for APIs that redirect elsewhere.
+    The credential is bound to the origin of the request it was put on. With
+    ``follow_redirects=True``, a redirect to another origin is sent without it, in
+    header and query-parameter mode alike (httpx itself drops only
+    ``Authorization``); a refusal from that other origin invalidates nothing, nor
+    does any refusal of a request that did not carry the credential. Once the
+    exchange ends, the key is in no ``response.url``, ``response.history[*].url``,
+    request URL or ``raise_for_status()`` message; httpx's own log line is scrubbed
+    by the resolver's log redaction. The redirect guard runs in httpx's own
+    transports (``HTTPTransport``, ``AsyncHTTPTransport`` and transports that
+    pass request extensions on to them); with other transports keep
+    ``follow_redirects=False`` (httpx's default) for APIs that redirect elsewhere.
+
+    When the source returns the very value the API just refused, the credential
+    backs off: further refusals within a window (growing up to the resolver's
+    TTL) return the response without asking AgentCore Identity again.
 
     Build one with :meth:`api_key` or :meth:`oauth2`. To extend it, override
     :meth:`apply` (how a credential is placed on a request).
@@ -179,11 +190,23 @@ class AgentCoreAuth(httpx.Auth):
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Send ``request`` with the credential; on a refusal, refetch and resend once."""
         resolver = self.resolver
-        flow = self._flow(request, resolver, replayable=_read(request))
+        guard = self._guard(request)
+        guard.attach(request, use_async=False)
+        flow = self._flow(request, resolver, guard, replayable=_read(request))
         try:
             step = next(flow)
+            reply: Any
             while True:
-                reply = resolver.resolve(self.request) if step is _RESOLVE else (yield step)
+                if step is _RESOLVE:
+                    reply = resolver.resolve(self.request)
+                else:
+                    try:
+                        reply = yield step
+                    except GeneratorExit as stop:
+                        # httpx closes the flow while a send error propagates: its context.
+                        # (An async generator's aclose() carries no context: see the docs.)
+                        self._tidy_error(stop.__context__, guard)
+                        raise
                 step = flow.send(reply)
         except StopIteration:
             return
@@ -195,12 +218,24 @@ class AgentCoreAuth(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Async twin of :meth:`sync_auth_flow`."""
         resolver = self.resolver
-        flow = self._flow(request, resolver, replayable=await _aread(request))
+        guard = self._guard(request)
+        guard.attach(request, use_async=True)
+        flow = self._flow(request, resolver, guard, replayable=await _aread(request),
+                          use_async=True)
         try:
             step = next(flow)
+            reply: Any
             while True:
-                reply = (await resolver.aresolve(self.request)) if step is _RESOLVE else (
-                    yield step)
+                if step is _RESOLVE:
+                    reply = await resolver.aresolve(self.request)
+                else:
+                    try:
+                        reply = yield step
+                    except GeneratorExit as stop:
+                        # httpx closes the flow while a send error propagates: its context.
+                        # (An async generator's aclose() carries no context: see the docs.)
+                        self._tidy_error(stop.__context__, guard)
+                        raise
                 step = flow.send(reply)
         except StopIteration:
             return
@@ -209,17 +244,38 @@ class AgentCoreAuth(httpx.Auth):
 
     # --- the shared, I/O-free flow ----------------------------------------------------
 
-    def _flow(self, request: httpx.Request, resolver: CredentialResolver,
-              replayable: bool) -> Generator[Any, Any, None]:
+    def _flow(self, request: httpx.Request, resolver: CredentialResolver, guard: WireGuard,
+              replayable: bool, use_async: bool = False) -> Generator[Any, Any, None]:
         """Yields ``_RESOLVE`` (send back a Secret) or a request (send back its response)."""
         original_url = request.url
+        responses: list[httpx.Response] = []
         try:
             secret = yield _RESOLVE
             response = yield self.apply(request, secret)
+            responses.append(response)
             if response.status_code not in self.reject_statuses:
                 return
             name = self.request.provider_name
+            if not self._carried(response.request, secret, guard.bound):
+                # A redirect took the request elsewhere, or dropped the credential on the
+                # way: this refusal says nothing about the credential.
+                logger.info("HTTP %s from a request that did not carry provider %r's "
+                            "credential (after a redirect); the credential is kept",
+                            response.status_code, name)
+                return
+            backoff = resolver._backoff
+            remaining = backoff.remaining(secret)
+            if remaining is None and (backoff.came_back(secret)
+                                      or resolver._cache.refetched_same(secret)):
+                # A concurrent refusal's refetch already brought this value back.
+                remaining = backoff.record(secret)
+            if remaining is not None:
+                logger.debug("HTTP %s with provider %r's credential, which the source returned "
+                             "again after a refusal; not asking it again for %.1f s",
+                             response.status_code, name, remaining)
+                return
             # Compare-and-invalidate: many 401s for one stale value cause one refetch.
+            backoff.note_refusal(secret)
             resolver.invalidate(secret)
             if not replayable:
                 logger.info("HTTP %s with provider %r's credential; the request body cannot "
@@ -228,17 +284,62 @@ class AgentCoreAuth(httpx.Auth):
                 return
             fresh = yield _RESOLVE
             if fresh == secret:
+                window = resolver._backoff.record(fresh)
                 logger.warning("HTTP %s with provider %r's credential, and the source still "
-                               "returns the refused value; not resending",
-                               response.status_code, name)
+                               "returns the refused value; not resending, and further refusals "
+                               "are returned for %.1f s without asking it again",
+                               response.status_code, name, window)
                 return
+            resolver._backoff.clear(fresh)
             logger.info("HTTP %s with provider %r's credential; resending once with a "
                         "refetched one", response.status_code, name)
-            yield self.apply(request, fresh)
+            guard.attach(request, use_async=use_async)
+            responses.append((yield self.apply(request, fresh)))
         finally:
+            tidy(responses, guard.bound, header=self.header, query_param=self.query_param)
             if self.query_param is not None:
                 # The exchange is over: keep the key out of response.url and error texts.
                 request.url = original_url
+            self._check_guard(responses, guard)
+
+    def _guard(self, request: httpx.Request) -> WireGuard:
+        previous = request.extensions.get("trace")
+        owner = getattr(previous, "__self__", previous)
+        if isinstance(owner, WireGuard):
+            # A request built from an earlier exchange (response.next_request) carries that
+            # exchange's guard: this one is bound to its own URL, so keep only the caller's.
+            previous = owner.previous
+        return WireGuard(request.url, header=self.header,
+                         query_param=self.query_param,
+                         previous=previous if callable(previous) else None)
+
+    def _carried(self, request: httpx.Request, secret: Secret, bound: Origin) -> bool:
+        """Whether ``request`` went to the bound origin with ``secret`` on it."""
+        if not allowed(bound, request.url):
+            return False
+        if self.query_param is not None:
+            sent = request.url.params.get(self.query_param)
+            expected = secret.reveal()
+        else:
+            assert self.header is not None
+            sent = request.headers.get(self.header)
+            expected = self.prefix + secret.reveal()
+        return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
+
+    def _tidy_error(self, exc: BaseException | None, guard: WireGuard) -> None:
+        """A failed exchange (a redirect loop, an unreachable target): no key in its request."""
+        if isinstance(exc, httpx.RequestError):
+            tidy_request(getattr(exc, "_request", None), guard.bound, header=self.header,
+                         query_param=self.query_param)
+
+    def _check_guard(self, responses: list[httpx.Response], guard: WireGuard) -> None:
+        elsewhere = [hop for r in responses for hop in r.history[1:] + [r]
+                     if r.history and not allowed(guard.bound, hop.request.url)]
+        if elsewhere and not guard.seen:
+            logger.warning("provider %r's credential may have followed a redirect to another "
+                           "origin: this transport does not run httpx's trace extension, so it "
+                           "could not be removed; use follow_redirects=False",
+                           self.request.provider_name)
 
 
 def _read(request: httpx.Request) -> bool:

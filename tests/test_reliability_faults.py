@@ -229,14 +229,20 @@ async def test_401_forever_async_and_httpx(env: LocalAgentCore, refused: dict[st
     with pytest.raises(CredentialRejectedError):
         await tool()
     assert env.call_count("GetResourceApiKey") - before == 2
-    auth = AgentCoreAuth.api_key(refused["name"], resolver=resolver)
-    before = env.call_count("GetResourceApiKey")
-    hits = env.call_count("ProtectedApi")
-    async with httpx.AsyncClient(auth=auth) as client:
-        response = await client.get(refused["url"])
-    assert response.status_code == 401
-    assert env.call_count("GetResourceApiKey") - before == 1  # one refetch, same value
-    assert env.call_count("ProtectedApi") - hits == 1  # not resent with the refused value
+    # The same resolver now backs off that value (tests/test_rejection_backoff.py): the
+    # httpx refusal asks nothing. A fresh resolver shows httpx's own single refetch.
+    for fresh, refetches in ((False, 0), (True, 1)):
+        if fresh:
+            resolver = CredentialResolver(identity_source(env))
+            resolver.get_api_key(refused["name"])
+        auth = AgentCoreAuth.api_key(refused["name"], resolver=resolver)
+        before = env.call_count("GetResourceApiKey")
+        hits = env.call_count("ProtectedApi")
+        async with httpx.AsyncClient(auth=auth) as client:
+            response = await client.get(refused["url"])
+        assert response.status_code == 401
+        assert env.call_count("GetResourceApiKey") - before == refetches  # same value
+        assert env.call_count("ProtectedApi") - hits == 1  # not resent with the refused value
 
 
 # --- the hard case: 401 after rotation, and the refetch fails ---------------------------------

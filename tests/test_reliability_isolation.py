@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -31,6 +32,7 @@ from hypothesis.stateful import (
 )
 
 from agentcore_auth import (
+    ConfigurationError,
     Credential,
     CredentialRequest,
     CredentialResolver,
@@ -254,9 +256,15 @@ def test_user_keys_never_collide(a: str, b: str, kind: str, uid: str | None, jwt
     (``"a\\x00jwt:b"``) is not user ``a`` holding JWT ``b``.
     """
     spelled = make_identity(user_id=f"{a}\x00{kind}:{b}")
-    real = make_identity(user_id=a, **{"user_token" if kind == "jwt" else
-                                       "workload_access_token": b})
+    # A user id and a user token together are refused (tests/test_identity_precedence.py);
+    # the JWT case then compares against the JWT alone.
+    real = (make_identity(user_token=b) if kind == "jwt"
+            else make_identity(user_id=a, workload_access_token=b))
     assert spelled.user_key() != real.user_key()
+    if uid is not None and jwt is not None:
+        with pytest.raises(ConfigurationError, match="given together"):
+            make_identity(user_id=uid, user_token=jwt, workload_access_token=wat)
+        return
     if (uid, jwt, wat) != (None, None, None):
         other = make_identity(user_id=uid, user_token=jwt, workload_access_token=wat)
         for known in (spelled, real):

@@ -31,6 +31,7 @@ from agentcore_auth import (
     EnvSource,
     SecretRef,
     SecretsManagerSource,
+    identity_context,
     requires_access_token,
     requires_api_key,
 )
@@ -118,6 +119,52 @@ def _no_region(c: Catalog) -> Any:
     c.monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/agentcore-auth-test")
     source = AgentCoreIdentitySource(endpoint_url=c.env.endpoint_url, workload_name="w")
     return CredentialResolver(source).get_api_key("weather")
+
+
+def _missing_profile(c: Catalog, source: str) -> Any:
+    assert c.monkeypatch is not None
+    c.monkeypatch.setenv("AWS_PROFILE", "prod")
+    c.monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/agentcore-auth-test")
+    c.monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/agentcore-auth-test")
+    if source == "identity":
+        return CredentialResolver(AgentCoreIdentitySource(
+            endpoint_url=c.env.endpoint_url, region="us-east-1", workload_name="w",
+        )).get_api_key("weather")
+    return CredentialResolver(SecretsManagerSource(
+        {"p": SecretRef(GOOD_ARN, "k")}, endpoint_url=c.env.aws_endpoint_url,
+        region="us-east-1")).get_api_key("p")
+
+
+def _aws_region_only(c: Catalog, region: str) -> Any:
+    """AWS_REGION alone (AWS_DEFAULT_REGION unset), as AgentCore Runtime and Lambda set it."""
+    assert c.monkeypatch is not None
+    c.monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    c.monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/agentcore-auth-test")
+    c.monkeypatch.setenv("AWS_REGION", region)
+    return CredentialResolver(AgentCoreIdentitySource(
+        endpoint_url=c.env.endpoint_url, workload_name="w")).get_api_key("weather")
+
+
+def _partial_credentials(c: Catalog) -> Any:
+    assert c.monkeypatch is not None
+    c.monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    c.monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    return CredentialResolver(AgentCoreIdentitySource(
+        endpoint_url=c.env.endpoint_url, region="us-east-1", workload_name="w",
+    )).get_api_key("weather")
+
+
+def _expired_aws_credentials(c: Catalog) -> Any:
+    c.env.inject_fault("GetResourceApiKey", "ExpiredTokenException", count=1)
+    try:
+        return c.identity.get_api_key("expired-aws-credentials")
+    finally:
+        c.env.clear_faults()
+
+
+def _identity_context_both(c: Catalog, prefer: Any = None) -> Any:
+    with identity_context(user_id="bob", user_token=CANARY, prefer=prefer):
+        return None  # pragma: no cover - refused on entry
 
 
 def _arn(text: str) -> str:
@@ -236,6 +283,24 @@ ROWS: list[Row] = [
      "identity_context(user_id="),
     # --- configuration of sources and resolvers ----------------------------------------
     ("no-region-configured", _no_region, ConfigurationError, "no AWS Region configured"),
+    ("aws-profile-missing", lambda c: _missing_profile(c, "identity"), ConfigurationError,
+     "aws configure --profile prod"),
+    ("aws-profile-missing-secretsmanager", lambda c: _missing_profile(c, "sm"),
+     ConfigurationError, "unset AWS_PROFILE"),
+    ("aws-region-invalid", lambda c: _aws_region_only(c, "us east 1"), ConfigurationError,
+     "is not a valid AWS Region name"),
+    ("aws-credentials-partial", _partial_credentials, ConfigurationError,
+     "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+    ("aws-credentials-expired", _expired_aws_credentials, ConfigurationError,
+     "the session credentials have expired"),
+    # --- identity ----------------------------------------------------------------------
+    ("identity-user-id-and-token", lambda c: c.identity.get_api_key(
+        "weather", user_id="bob", user_token=CANARY), ConfigurationError,
+     "prefer='user_token'"),
+    ("identity-context-user-id-and-token", _identity_context_both, ConfigurationError,
+     "given together"),
+    ("identity-prefer-misspelt", lambda c: _identity_context_both(c, prefer="jwt"),
+     ConfigurationError, "prefer must be 'user_id' or 'user_token'"),
     ("endpoint-not-http", lambda c: AgentCoreIdentitySource(endpoint_url="ftp://127.0.0.1:1"),
      ConfigurationError, "must be an http:// or https:// URL"),
     ("endpoint-no-scheme", lambda c: SecretsManagerSource(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .._exceptions import AuthorizationRequiredError, ConfigurationError
-from .._identity import Identity, identity_context
+from .._identity import Identity, Prefer, identity_context
 from .._redact import Redactor, default_redactor
 from .._resolver import CredentialResolver
 from .._secret import Secret
@@ -86,12 +86,18 @@ class IdentityKeys:
                 raise ConfigurationError(f"IdentityKeys({name}=...) must be a non-empty key")
 
 
-def identity_from(*sources: Any, keys: IdentityKeys | None = None) -> dict[str, Any]:
+def identity_from(*sources: Any, keys: IdentityKeys | None = None,
+                  prefer: Prefer | None = None) -> dict[str, Any]:
     """The ``identity_context`` arguments found in ``sources``, first source winning per field.
 
     Each source may be a mapping (``invocation_state``, ``config["configurable"]``) or
     an object with attributes (a dataclass or pydantic context); None is skipped.
     Empty values are ignored; a value of the wrong type raises, naming the key.
+
+    A user id and a user token found together are kept both, so that
+    :func:`identity_scope` refuses them (:class:`ConfigurationError`), unless
+    ``prefer`` names the one that decides (``"user_token"``: the JWT; ``"user_id"``);
+    the other is then dropped here.
 
     Example:
         >>> identity_from(runtime.context, config.get("configurable"))
@@ -110,6 +116,10 @@ def identity_from(*sources: Any, keys: IdentityKeys | None = None) -> dict[str, 
                                          f"{type(value).__name__}")
             found[name] = value
             break
+    if prefer not in (None, "user_id", "user_token"):
+        raise ConfigurationError(f"prefer must be 'user_id' or 'user_token', not {prefer!r}")
+    if prefer is not None and "user_id" in found and "user_token" in found:
+        del found["user_token" if prefer == "user_id" else "user_id"]
     return found
 
 

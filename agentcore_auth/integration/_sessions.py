@@ -223,10 +223,10 @@ class ConsentSessions:
         if not pending.session_uri:
             return None
         user_id, token = _user_of(identity)
-        ambient = current_identity()
-        if ambient is not None:
-            user_id = user_id or ambient.user_id
-            token = token or ambient.user_token
+        if user_id is None and token is None:  # the ambient user, never a mix of the two
+            ambient = current_identity()
+            if ambient is not None:
+                user_id, token = ambient.user_id, ambient.user_token
         return ConsentSession(
             pending.session_uri, pending.provider_name, user_id,
             user_token_fingerprint(token) if token else None, self._clock() + self._ttl)

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .._aws import configuration_error, configured_region
 from .._credential import Credential, CredentialRequest
 from .._exceptions import (
     AccessDeniedError,
@@ -85,13 +86,12 @@ class BotoClientFactory:
         if self._client is not None:
             return str(self._client.meta.region_name)
         if self._region is None:
-            import boto3
-
-            self._region = (self._session or boto3.session.Session()).region_name
+            self._region = configured_region(self._session)
         if not self._region:
             raise ConfigurationError(
                 f"no AWS Region configured for {self.service_name}: pass region='us-east-1' "
-                "(or your Region), or set AWS_REGION / AWS_DEFAULT_REGION"
+                "(or your Region), or set AWS_REGION (AWS_DEFAULT_REGION also works), or set "
+                "the profile's region"
             )
         return self._region
 
@@ -123,7 +123,15 @@ class BotoClientFactory:
                 endpoint_url=self._endpoint_url,
                 config=config,
             )
-        except ValueError as exc:  # botocore rejects malformed endpoint URLs this way
+        except AgentCoreAuthError:
+            raise
+        except Exception as exc:
+            error = configuration_error(exc, f"creating the {self.service_name} client")
+            if error is not None:
+                raise error from exc
+            if not isinstance(exc, ValueError):
+                raise
+            # botocore rejects malformed endpoint URLs this way
             raise ConfigurationError(
                 f"cannot create the {self.service_name} client: {exc}"
             ) from exc
@@ -170,6 +178,10 @@ def map_boto_error(
     """
     from botocore import exceptions as bx
 
+    # Profile, credential and Region problems: never retried, never served stale.
+    config_error = configuration_error(exc, what)
+    if config_error is not None:
+        return config_error
     code = ""
     if isinstance(exc, bx.ClientError):
         error = exc.response.get("Error", {})
@@ -185,19 +197,6 @@ def map_boto_error(
             else:
                 kind = CredentialError
         message = f"{what} failed with {code}: {detail}"
-    elif isinstance(exc, bx.NoRegionError):
-        kind, message = (
-            ConfigurationError,
-            (f"{what}: no AWS Region configured; pass region= or set AWS_REGION"),
-        )
-    elif isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
-        kind, message = (
-            ConfigurationError,
-            (
-                f"{what}: no AWS credentials found; configure a profile, role or "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for the agent"
-            ),
-        )
     elif isinstance(exc, bx.ParamValidationError):
         # botocore quotes offending values ("value: ..."), which may be tokens: hide them.
         report = re.sub(r"value: .*?, type", "value: <hidden>, type", str(exc), flags=re.S)

@@ -163,9 +163,9 @@ class SecretsManagerSource:
 
 
 def _configured_region(session: Any) -> str | None:
-    import boto3
+    from .._aws import configured_region
 
-    return (session or boto3.session.Session()).region_name  # type: ignore[no-any-return]
+    return configured_region(session)
 
 
 def _hint(code: str, ref: SecretRef) -> str | None:

@@ -23,6 +23,8 @@ ERROR_STATUS = {
     "UnknownOperationException": 400,
     "UnauthorizedException": 401,
     "AccessDeniedException": 403,
+    "UnrecognizedClientException": 403,  # the caller's AWS credentials (fault injection)
+    "ExpiredTokenException": 403,
     "ResourceNotFoundException": 404,
     "ConflictException": 409,
     "ThrottlingException": 429,

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -79,6 +79,10 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         user_token_key: key of the user's JWT.
         workload_access_token_key: key of a workload access token.
         max_sessions: consent sessions remembered (default sessions only).
+        prefer: when the caller carries both a user id and a user token, which one
+            decides (``"user_token"`` or ``"user_id"``); by default both together are
+            refused with :class:`ConfigurationError` (see
+            :func:`agentcore_auth.identity_context`).
     """
 
     def __init__(
@@ -93,16 +97,20 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         user_token_key: str = "user_token",  # noqa: S107 - a key name, not a token
         workload_access_token_key: str = "workload_access_token",  # noqa: S107 - likewise
         max_sessions: int = 10_000,
+        prefer: Literal["user_id", "user_token"] | None = None,
     ) -> None:
         if isinstance(retry_rejected, bool) or not isinstance(retry_rejected, int) or (
                 retry_rejected < 0):
             raise ConfigurationError("retry_rejected= must be an int >= 0")
+        if prefer not in (None, "user_id", "user_token"):
+            raise ConfigurationError('prefer= must be None, "user_id" or "user_token"')
         self.tools = []
         self.sessions = sessions or ConsentSessions(resolver, client=client,
                                                     max_sessions=max_sessions)
         self._retry_rejected = retry_rejected
         self._redactor = redactor
         self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
+        self._prefer: Literal["user_id", "user_token"] | None = prefer
 
     @property
     def name(self) -> str:
@@ -161,7 +169,7 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         if runtime is None:
             return {}
         configurable = (runtime.config or {}).get("configurable")
-        return identity_from(runtime.context, configurable, keys=self._keys)
+        return identity_from(runtime.context, configurable, keys=self._keys, prefer=self._prefer)
 
     def _consent(self, request: ToolCallRequest, pending: AuthorizationRequiredError,
                  answer: Answer | None) -> ToolMessage:
@@ -185,7 +193,10 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
                                  "try again.")
 
     def _retry(self, failure: Exception, attempt: int) -> bool:
-        return (find_exception(failure, CredentialRejectedError) is not None
+        rejected = find_exception(failure, CredentialRejectedError)
+        # retry_after: the credential backs off (the source returned the refused value
+        # again), so a rerun would fail the same way.
+        return (rejected is not None and rejected.retry_after is None
                 and attempt < self._retry_rejected)
 
     def _failed(self, request: ToolCallRequest, failure: Exception) -> ToolMessage:

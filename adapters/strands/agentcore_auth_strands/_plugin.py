@@ -84,7 +84,9 @@ class AgentCoreAuthPlugin(Plugin):
             the model and its provider: prefer interrupts.
         retry_rejected: times to rerun a tool whose credential was refused
             (:class:`CredentialRejectedError`) through Strands' tool retry, before the
-            model sees the failure; 0 disables.
+            model sees the failure; 0 disables. A refusal whose credential backs off
+            (``retry_after`` set: the source keeps returning the refused value) is
+            not rerun.
         redactor: scrubs tool results and model input; default the global one, which
             every resolver registers its values with.
         user_id_key: invocation-state key of the user id.
@@ -93,6 +95,10 @@ class AgentCoreAuthPlugin(Plugin):
         max_sessions: consent sessions remembered for :meth:`complete_consent`
             (:attr:`sessions`; forgotten after
             :data:`~agentcore_auth.integration.DEFAULT_SESSION_TTL` seconds).
+        prefer: when the invocation state holds both a user id and a user token, which
+            one decides (``"user_token"`` or ``"user_id"``); by default both together
+            are refused with :class:`ConfigurationError` (see
+            :func:`agentcore_auth.identity_context`).
     """
 
     def __init__(
@@ -107,11 +113,14 @@ class AgentCoreAuthPlugin(Plugin):
         user_token_key: str = "user_token",  # noqa: S107 - a key name, not a token
         workload_access_token_key: str = "workload_access_token",  # noqa: S107 - likewise
         max_sessions: int = 10_000,
+        prefer: Literal["user_id", "user_token"] | None = None,
     ) -> None:
         if consent not in ("interrupt", "tool_result"):
             raise ConfigurationError('consent= must be "interrupt" or "tool_result"')
         if not isinstance(retry_rejected, int) or retry_rejected < 0:
             raise ConfigurationError("retry_rejected= must be an int >= 0")
+        if prefer not in (None, "user_id", "user_token"):
+            raise ConfigurationError('prefer= must be None, "user_id" or "user_token"')
         super().__init__()
         self._consent = consent
         self._retry_rejected = retry_rejected
@@ -119,6 +128,7 @@ class AgentCoreAuthPlugin(Plugin):
         self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
         self.sessions = ConsentSessions(resolver, client=client, max_sessions=max_sessions)
         """The consent sessions this plugin started (see :class:`ConsentSessions`)."""
+        self._prefer = prefer
         self._attempts: dict[tuple[int, str], int] = {}
         self._lock = threading.Lock()
 
@@ -154,8 +164,10 @@ class AgentCoreAuthPlugin(Plugin):
         key = (id(event.agent), str(event.tool_use.get("toolUseId")))
         with self._lock:
             attempts = self._attempts.pop(key, 0)
-            if (find_exception(event.exception, CredentialRejectedError)
-                    and attempts < self._retry_rejected):
+            rejected = find_exception(event.exception, CredentialRejectedError)
+            # retry_after: the source keeps returning the refused value, so a rerun would fail
+            # the same way (and, before the back-off, cost another AgentCore Identity call).
+            if rejected and rejected.retry_after is None and attempts < self._retry_rejected:
                 self._attempts[key] = attempts + 1
                 event.retry = True
 
@@ -169,7 +181,7 @@ class AgentCoreAuthPlugin(Plugin):
             yield ToolResultEvent(_error(ctx, "The user declined the authorization this tool "
                                               "needs; do not call it again for now."))
             return
-        identity = identity_from(ctx.invocation_state, keys=self._keys)
+        identity = identity_from(ctx.invocation_state, keys=self._keys, prefer=self._prefer)
         events = next_fn(ctx)
         result: ToolResultEvent | None = None
         try:

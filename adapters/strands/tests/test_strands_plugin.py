@@ -187,6 +187,32 @@ def test_identity_comes_from_invocation_state(weather: Any) -> None:
     assert current_identity() is None
 
 
+@pytest.mark.parametrize("prefer", [None, "user_token", "user_id"])
+def test_user_id_next_to_user_token_needs_a_precedence(weather: Any, prefer: Any) -> None:
+    """Both in invocation_state: refused, unless the plugin was told which one decides."""
+    seen: list[Any] = []
+
+    @tool
+    def whoami() -> str:
+        """Who is calling."""
+        seen.append(current_identity())
+        return "ok"
+
+    state = {"user_id": "bob", "user_token": "jwt-of-alice-0123456789"}
+    model = ScriptedModel([Call("whoami")], ["done"])
+    make_agent(model, [whoami], AgentCoreAuthPlugin(prefer=prefer))("a", invocation_state=state)
+    (result,) = tool_results(model.requests[-1]["messages"])
+    if prefer is None:
+        assert result["status"] == "error" and "given together" in str(result["content"])
+        assert seen == [] and state["user_token"] not in model.seen()
+        return
+    (identity,) = seen
+    if prefer == "user_token":
+        assert identity.user_id is None and identity.user_token.reveal() == state["user_token"]
+    else:
+        assert identity.user_id == "bob" and identity.user_token is None
+
+
 @pytest.mark.parametrize("executor", [ConcurrentToolExecutor, SequentialToolExecutor])
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_two_users_get_their_own_tokens_concurrently(files: Any, kind: str,
@@ -299,3 +325,32 @@ def test_bad_arguments() -> None:
         AgentCoreAuthPlugin(consent="email")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         AgentCoreAuthPlugin(retry_rejected=-1)
+    with pytest.raises(ConfigurationError):
+        AgentCoreAuthPlugin(prefer="jwt")  # type: ignore[arg-type]
+
+
+def test_always_refused_api_costs_two_upstream_calls(weather: Any) -> None:
+    """Twenty tool calls against an API that always answers 401: at most two
+    GetResourceApiKey calls, and no Strands rerun of a credential that backs off."""
+    env = weather.env
+    other = env.create_secret(env.unique_name("other"), {"key": "sk-never-the-stored-one-0"})
+    url = env.protected_api(other, "key")
+    attempts: list[str] = []
+
+    @tool
+    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver)
+    def forecast(city: str, *, api_key: str) -> str:
+        """Forecast for a city."""
+        attempts.append(city)
+        httpx.get(url, headers={"x-api-key": api_key}).raise_for_status()
+        return "sunny"  # pragma: no cover - always refused
+
+    before = env.call_count("GetResourceApiKey")
+    model = ScriptedModel([Call("forecast", {"city": f"c{i}"}) for i in range(20)], ["done"])
+    make_agent(model, [forecast], AgentCoreAuthPlugin(retry_rejected=1),
+               tool_executor=SequentialToolExecutor())("go")
+    results = tool_results(model.requests[-1]["messages"])
+    assert [r["status"] for r in results] == ["error"] * 20
+    assert env.call_count("GetResourceApiKey") - before <= 2
+    assert len(attempts) == 20  # each call ran once: no reruns of a backed-off credential
+    assert weather.key not in model.seen()

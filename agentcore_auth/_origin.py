@@ -1,0 +1,164 @@
+"""Binding an httpx credential to its origin across redirects (used by ``agentcore_auth.httpx``).
+
+httpx copies every header but ``Authorization`` to a redirect target on another
+origin, and a Location that echoes the query string carries a query-parameter key
+along. An ``httpx.Auth`` sees only the first request and the last response, so
+the credential is guarded where httpx's own transports send each request: the
+``trace`` request extension, which httpx copies onto every redirect request and
+httpcore calls just before it writes the request head. There, a request for
+another origin loses the credential's header or query parameter. After the
+exchange, :func:`tidy` removes the key from every URL of the chain (so
+``response.url``, ``response.history`` and ``raise_for_status()`` messages hold
+none) and the header from requests that went elsewhere.
+
+Like httpx for ``Authorization``, an upgrade from ``http://host`` to
+``https://host`` (default ports) keeps the credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import httpx
+
+__all__ = ["Origin", "WireGuard", "allowed", "origin_of", "tidy", "without_param"]
+
+Origin = tuple[str, str, int | None]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_RAW_DEFAULT_PORTS = {b"http": 80, b"https": 443}
+_REDIRECTS = frozenset((301, 302, 303, 307, 308))
+
+
+def origin_of(url: httpx.URL) -> Origin:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme)
+
+
+def allowed(bound: Origin, url: httpx.URL) -> bool:
+    """Whether a request to ``url`` may carry a credential bound to ``bound``."""
+    target = origin_of(url)
+    return target == bound or (bound[0] == "http" and bound[2] == 80 and target
+                               == ("https", bound[1], 443))
+
+
+def without_param(url: httpx.URL, name: str) -> httpx.URL:
+    """``url`` without query parameter ``name`` (unchanged when it has none)."""
+    if not url.query or name not in url.params:
+        return url
+    pairs = [(k, v) for k, v in parse_qsl(url.query.decode("ascii", "replace"),
+                                          keep_blank_values=True) if k != name]
+    return url.copy_with(query=urlencode(pairs).encode("ascii") if pairs else None)
+
+
+def tidy(responses: Iterable[httpx.Response | None], bound: Origin, *, header: str | None,
+         query_param: str | None) -> None:
+    """Take the credential off the requests of an exchange (and their redirect hops)."""
+    for response in responses:
+        if response is None or not response.history:
+            # No redirect: the one request is the caller's, restored by the auth flow.
+            continue
+        for hop in [*response.history, response]:
+            tidy_request(getattr(hop, "_request", None), bound, header=header,
+                         query_param=query_param)
+
+
+def tidy_request(request: httpx.Request | None, bound: Origin, *, header: str | None,
+                 query_param: str | None) -> None:
+    """Remove the key from ``request``'s URL, and the header when it went elsewhere."""
+    if request is None:
+        return
+    if query_param is not None:
+        request.url = without_param(request.url, query_param)
+    elif header is not None and not allowed(bound, request.url):
+        request.headers.pop(header, None)
+
+
+class WireGuard:
+    """The ``trace`` extension that strips the credential from requests to another origin.
+
+    It chains to a ``trace`` callback the request already had. ``async_`` makes
+    it a coroutine function, as httpcore's async transports require.
+    """
+
+    def __init__(self, url: httpx.URL, *, header: str | None, query_param: str | None,
+                 previous: Callable[..., Any] | None) -> None:
+        self.bound = origin_of(url)
+        # The same origin as httpcore holds it (bytes), compared without parsing per request.
+        scheme = url.scheme.encode("ascii")
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+        self._raw: tuple[bytes, bytes, int | None] = (scheme, url.raw_host, port)
+        self._upgrade = (b"https", url.raw_host, 443) if (scheme, port) == (b"http", 80) else None
+        self.header = header.lower().encode("latin-1") if header else None
+        self.query_param = query_param
+        self.previous = previous
+        #: How many request heads passed the guard (0: the transport does not trace).
+        self.seen = 0
+        self.stripped = 0
+
+    def attach(self, request: httpx.Request, *, use_async: bool) -> None:
+        """Install the guard as ``request``'s ``trace`` extension (again, before a resend)."""
+        self._hook: Callable[..., Any] = self.acall if use_async else self
+        self._extensions = request.extensions = {**request.extensions, "trace": self._hook}
+
+    def _detach(self) -> None:
+        """The response is no redirect: nothing more to guard for this send (saves the
+        calls for the rest of the exchange; :meth:`attach` again before a resend)."""
+        extensions = self._extensions
+        if extensions.get("trace") == self._hook:
+            if self.previous is None:
+                del extensions["trace"]
+            else:
+                extensions["trace"] = self.previous
+
+    def __call__(self, name: str, info: dict[str, Any]) -> Any:
+        self._guard(name, info)
+        return self.previous(name, info) if self.previous is not None else None
+
+    async def acall(self, name: str, info: dict[str, Any]) -> None:
+        """The coroutine form, for ``httpx.AsyncClient``."""
+        self._guard(name, info)
+        if self.previous is not None:
+            await self.previous(name, info)
+
+    def _guard(self, name: str, info: dict[str, Any]) -> None:
+        if name.endswith("receive_response_headers.complete"):
+            # http11: (version, status, reason, headers); http2: (status, headers)
+            head = info.get("return_value")
+            status = next((v for v in head if isinstance(v, int)), None) if isinstance(
+                head, tuple) else None
+            if status not in _REDIRECTS:
+                self._detach()
+            return
+        if not name.endswith("send_request_headers.started"):
+            return
+        wire = info.get("request")
+        if wire is None:
+            return
+        self.seen += 1
+        url = wire.url
+        target = bytes(url.target)
+        if target.startswith((b"http://", b"https://")):  # a forward proxy: the real target
+            if allowed(self.bound, httpx.URL(target.decode("ascii", "replace"))):
+                return
+        else:
+            where = (url.scheme, url.host, url.port or _RAW_DEFAULT_PORTS.get(url.scheme))
+            if where == self._raw or where == self._upgrade:
+                return
+        if self.header is not None:
+            before = len(wire.headers)
+            wire.headers[:] = [(k, v) for k, v in wire.headers if k.lower() != self.header]
+            self.stripped += before - len(wire.headers)
+        if self.query_param is not None:
+            path, sep, query = target.partition(b"?")
+            if sep:
+                kept = [(k, v) for k, v in parse_qsl(query.decode("ascii", "replace"),
+                                                     keep_blank_values=True)
+                        if k != self.query_param]
+                rest = urlencode(kept).encode("ascii")
+                new_target = path + (b"?" + rest if rest else b"")
+                if new_target != target:
+                    self.stripped += 1
+                    url.target = new_target
