@@ -258,6 +258,19 @@ def test_identity_from_mappings_and_objects() -> None:
     assert current_identity() is None
 
 
+def test_identity_from_a_user_id_next_to_a_user_token() -> None:
+    """Both together are refused at identity_scope unless prefer= picks the one that decides."""
+    both = {"user_id": "mallory", "user_token": "eyJhbGciOi.alice.jwt"}
+    found = identity_from(both)
+    assert found == both
+    with pytest.raises(ConfigurationError, match="ambiguous"), identity_scope(found):
+        pass  # pragma: no cover - never entered
+    assert identity_from(both, prefer="user_token") == {"user_token": both["user_token"]}
+    assert identity_from(both, prefer="user_id") == {"user_id": "mallory"}
+    with pytest.raises(ConfigurationError, match="prefer"):
+        identity_from(both, prefer="jwt")  # type: ignore[arg-type]
+
+
 def test_find_exception_walks_causes_contexts_and_groups() -> None:
     inner = CredentialRejectedError("refused", provider_name="p")
     try:
