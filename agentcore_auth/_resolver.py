@@ -26,6 +26,7 @@ from ._exceptions import (
 )
 from ._identity import Identity, current_identity, make_identity, runtime_workload_token
 from ._secret import Secret
+from ._shared import SharedCache
 from .sources._base import CredentialSource
 
 __all__ = ["CredentialResolver", "OnAuthUrl", "default_resolver", "set_default_resolver"]
@@ -71,6 +72,10 @@ class CredentialResolver:
         redactor: where fetched values are registered; default the global one.
         redact_logs: install log redaction on first resolution.
         timer: monotonic clock, for tests.
+        shared_cache: an optional fleet-wide tier behind the in-process cache, e.g.
+            :class:`agentcore_auth.fleet.RedisSharedCache`: local misses are filled
+            from it (one upstream call per credential for the whole fleet) and
+            ``invalidate(secret)`` drops the value fleet-wide. Hits never reach it.
 
     Example:
         >>> resolver = CredentialResolver(AgentCoreIdentitySource(workload_name="my-agent"))
@@ -92,6 +97,7 @@ class CredentialResolver:
         redactor: Any = None,
         redact_logs: bool = True,
         timer: Callable[[], float] = time.monotonic,
+        shared_cache: SharedCache | None = None,
     ) -> None:
         for name, value in (
             ("ttl", ttl),
@@ -127,6 +133,17 @@ class CredentialResolver:
         self._redactor = redactor
         self._redact_logs = redact_logs
         self._timer = timer
+        if shared_cache is not None and not isinstance(shared_cache, SharedCache):
+            raise ConfigurationError(
+                "shared_cache must have an attach(cache, ttl=..., expiry_skew=...) method, "
+                "e.g. agentcore_auth.fleet.RedisSharedCache(url), "
+                f"not {type(shared_cache).__name__}"
+            )
+        self._shared = (
+            None
+            if shared_cache is None
+            else shared_cache.attach(self._cache, ttl=ttl, expiry_skew=expiry_skew)
+        )
 
     def __repr__(self) -> str:
         return f"CredentialResolver(source={self.source!r}, cache={self._cache!r})"
@@ -140,6 +157,8 @@ class CredentialResolver:
     def close(self) -> None:
         """Release the worker threads (fetches under way still finish)."""
         self._pool.shutdown()
+        if self._shared is not None:
+            self._shared.detach()
 
     @property
     def stats(self) -> CacheStats:
@@ -364,12 +383,18 @@ class CredentialResolver:
             key = target._origin
             if key is None:
                 return 0
-            return int(self._cache.invalidate(key, if_value=target))
+            dropped = int(self._cache.invalidate(key, if_value=target))
+            if self._shared is not None:  # compare-and-delete fleet-wide, in the background
+                self._shared.invalidated(target)
+            return dropped
         validate_provider_name(target)
         wanted = Secret(if_value) if isinstance(if_value, str) else if_value
-        return self._cache.invalidate_where(
+        count = self._cache.invalidate_where(
             lambda secret: secret.name == target and (wanted is None or secret == wanted)
         )
+        if self._shared is not None:
+            self._shared.invalidated_provider(target, wanted)
+        return count
 
     def clear(self) -> None:
         """Forget every cached credential."""
@@ -412,7 +437,10 @@ class CredentialResolver:
                 from ._logging import ensure_log_redaction
 
                 ensure_log_redaction()
-            credential = self.source.fetch(request, identity)
+            if self._shared is None:
+                credential = self.source.fetch(request, identity)
+            else:  # the shared tier answers, or fetches once for the fleet
+                credential = self._shared.fetch(flight.key, request, identity, self.source.fetch)
             secret = credential.secret
             if secret.name != request.provider_name:  # invalidate(name) matches on it
                 secret = Secret(secret.reveal(), name=request.provider_name)

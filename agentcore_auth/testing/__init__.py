@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._env import GRANT_SERVICE, LocalAgentCore
     from ._helpers import ManualClock, fake_aws_environ
+    from ._redis import LocalRedis
     from ._secrets import SERVICE_PRINCIPAL
 
-__all__ = ["GRANT_SERVICE", "SERVICE_PRINCIPAL", "LocalAgentCore", "ManualClock",
+__all__ = ["GRANT_SERVICE", "SERVICE_PRINCIPAL", "LocalAgentCore", "LocalRedis", "ManualClock",
            "fake_aws_environ"]
 
 _LAZY = {
     "LocalAgentCore": "._env",
     "ManualClock": "._helpers",
+    "LocalRedis": "._redis",
     "fake_aws_environ": "._helpers",
     "GRANT_SERVICE": "._env",
     "SERVICE_PRINCIPAL": "._secrets",
