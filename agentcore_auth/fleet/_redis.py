@@ -57,6 +57,11 @@ _CAD_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+#: Extend a lock's lease only while we still hold it.
+_RENEW_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 #: How long a refused value is remembered (longer than any value can live in the store).
 _REFUSAL_MEMORY = 600.0
 _MAX_REFUSALS = 10_000
@@ -87,10 +92,11 @@ class RedisSharedCache:
             (production); needs ``kms:GenerateDataKey`` and ``kms:Decrypt``.
         kms_client: a boto3 KMS client (default: ``boto3.client("kms")``).
         prefix: prepended to every store name; give fleets sharing a store their own.
-        lock_lease: seconds one process may hold the fleet-wide fetch lock before
-            another may take over (covers a crash of the holder).
-        wait_timeout: longest a process waits for another's fetch before fetching
-            itself (default ``lock_lease`` + 1 s).
+        lock_lease: seconds after which the fleet-wide fetch lock of a process that
+            stopped renewing it (crashed, or cut off) passes to another.
+        wait_timeout: longest a process waits for other processes' fetches before
+            fetching itself (default 30 s). A holder renews its lease while its fetch
+            runs, so a slow upstream is waited for, and a dead holder costs one lease.
         op_timeout: socket timeout of each store operation, in seconds.
         connect_timeout: connection timeout, in seconds.
         retry_interval: after a store error, seconds of local-only operation before
@@ -138,7 +144,7 @@ class RedisSharedCache:
             ("op_timeout", op_timeout),
             ("connect_timeout", connect_timeout),
             ("retry_interval", retry_interval),
-            ("wait_timeout", lock_lease + 1.0 if wait_timeout is None else wait_timeout),
+            ("wait_timeout", 30.0 if wait_timeout is None else wait_timeout),
         ):
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if not number or not value > 0:
@@ -165,7 +171,7 @@ class RedisSharedCache:
         self._prefix = prefix
         self._channel = prefix + "events"
         self._lease_ms = max(1, int(lock_lease * 1000))
-        self._wait_timeout = lock_lease + 1.0 if wait_timeout is None else wait_timeout
+        self._wait_timeout = 30.0 if wait_timeout is None else wait_timeout
         self._retry_interval = retry_interval
         self._keys: LocalKeys | KmsKeys
         if data_key is not None:
@@ -175,6 +181,7 @@ class RedisSharedCache:
             self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: _kms(kms_client))
         self._cad_value = client.register_script(_CAD_VALUE)
         self._cad_lock = client.register_script(_CAD_LOCK)
+        self._renew_lock = client.register_script(_RENEW_LOCK)
         self._id = os.urandom(4).hex()
         self._counts = Counters()
         self._lock = threading.Lock()
@@ -363,6 +370,12 @@ class RedisSharedCache:
     ) -> Credential:
         """We hold the fleet's lock: fetch once, store it, let the others go."""
         notice = "free"
+        done = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew, args=(name, token, done), name="agentcore-auth-fleet-lease",
+            daemon=True,
+        )
+        renewer.start()
         try:
             if not request.force_authentication:
                 found = self._read(att, keys, name)  # filled between our read and our lock
@@ -380,11 +393,23 @@ class RedisSharedCache:
                 pass
             return credential
         finally:
+            done.set()
             try:
                 self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
                 self._op(lambda: self._redis.publish(self._channel, f"{notice} {name}"))
             except _DownError:
                 pass
+
+    def _renew(self, name: str, token: str, done: threading.Event) -> None:
+        """Keep the lease while our fetch runs; a crash stops this, and the lease runs out."""
+        while not done.wait(self._lease_ms / 3000):
+            try:
+                renew = self._renew_lock
+                if not self._op(lambda: renew(keys=[self._lock_key(name)],
+                                              args=[token, self._lease_ms])):
+                    return  # lost (the store restarted): the fetch still completes
+            except _DownError:
+                return
 
     def _read(self, att: Attachment, keys: FleetKeys, name: str) -> Credential | None:
         blob = self._op(lambda: self._redis.get(self._value_key(name)))
