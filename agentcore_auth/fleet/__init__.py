@@ -14,9 +14,16 @@ rotation; see the README's "Running a fleet".
 
 from __future__ import annotations
 
+from ._consent import RedisConsentSessionStore
 from ._crypto import FleetKeys
 from ._keys import ENCRYPTION_CONTEXT
 from ._redis import RedisSharedCache
 from ._stats import FleetStats
 
-__all__ = ["ENCRYPTION_CONTEXT", "FleetKeys", "FleetStats", "RedisSharedCache"]
+__all__ = [
+    "ENCRYPTION_CONTEXT",
+    "FleetKeys",
+    "FleetStats",
+    "RedisConsentSessionStore",
+    "RedisSharedCache",
+]

@@ -16,6 +16,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -67,33 +68,41 @@ class FleetKeys:
 
     def seal(self, name: str, record: Record) -> bytes:
         """Encrypt ``record`` for the store key ``name``."""
-        nonce = os.urandom(12)
-        plain = json.dumps(
+        return self.seal_data(
+            name.encode(),
             {
                 "v": record.value,
                 "n": record.name,
                 "a": record.filled_at,
                 "f": record.fresh_until,
                 "x": record.expires_at,
-            }
-        ).encode()
-        return _HEADER.pack(_VERSION, self.key_id, nonce) + self._aead.encrypt(
-            nonce, plain, name.encode()
+            },
         )
 
     def open(self, name: str, blob: bytes) -> Record:
         """Decrypt a record read under ``name``; :class:`UndecryptableError` if it will not open."""
+        data = self.open_data(name.encode(), blob)
+        return Record(data["v"], data["n"], float(data["a"]), float(data["f"]), data["x"])
+
+    def seal_data(self, aad: bytes, data: dict[str, Any]) -> bytes:
+        """Encrypt a JSON-able dict, bound to ``aad`` (what it is stored under)."""
+        nonce = os.urandom(12)
+        plain = json.dumps(data).encode()
+        return _HEADER.pack(_VERSION, self.key_id, nonce) + self._aead.encrypt(nonce, plain, aad)
+
+    def open_data(self, aad: bytes, blob: bytes) -> dict[str, Any]:
+        """Decrypt what :meth:`seal_data` made for ``aad``; :class:`UndecryptableError` if not."""
         if len(blob) < _HEADER.size + 16:
             raise UndecryptableError("too short")
         version, key_id, nonce = _HEADER.unpack_from(blob)
         if version != _VERSION or not hmac.compare_digest(key_id, self.key_id):
             raise UndecryptableError("another format or fleet key")
         try:
-            plain = self._aead.decrypt(nonce, blob[_HEADER.size :], name.encode())
+            plain = self._aead.decrypt(nonce, blob[_HEADER.size :], aad)
         except InvalidTag:
             raise UndecryptableError("authentication failed") from None
-        data = json.loads(plain)
-        return Record(data["v"], data["n"], float(data["a"]), float(data["f"]), data["x"])
+        data: dict[str, Any] = json.loads(plain)
+        return data
 
 
 def _derive(key: bytes, label: bytes) -> bytes:

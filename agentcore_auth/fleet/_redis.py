@@ -52,6 +52,14 @@ local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, 16) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+#: The same, then tell the fleet, in one round trip.
+_CAD_VALUE_PUBLISH = """
+local v = redis.call('GET', KEYS[1])
+local dropped = 0
+if v and string.sub(v, 1, 16) == ARGV[1] then dropped = redis.call('DEL', KEYS[1]) end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return dropped
+"""
 #: Release a lock only while we still hold it (its lease may have passed to another).
 _CAD_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -180,6 +188,7 @@ class RedisSharedCache:
             assert kms_key_id is not None
             self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: _kms(kms_client))
         self._cad_value = client.register_script(_CAD_VALUE)
+        self._cad_publish = client.register_script(_CAD_VALUE_PUBLISH)
         self._cad_lock = client.register_script(_CAD_LOCK)
         self._renew_lock = client.register_script(_RENEW_LOCK)
         self._id = os.urandom(4).hex()
@@ -402,11 +411,12 @@ class RedisSharedCache:
 
     def _renew(self, name: str, token: str, done: threading.Event) -> None:
         """Keep the lease while our fetch runs; a crash stops this, and the lease runs out."""
+        renew = functools.partial(
+            self._renew_lock, keys=[self._lock_key(name)], args=[token, self._lease_ms]
+        )
         while not done.wait(self._lease_ms / 3000):
             try:
-                renew = self._renew_lock
-                if not self._op(lambda: renew(keys=[self._lock_key(name)],
-                                              args=[token, self._lease_ms])):
+                if not self._op(renew):
                     return  # lost (the store restarted): the fetch still completes
             except _DownError:
                 return
@@ -484,10 +494,12 @@ class RedisSharedCache:
         try:
             if self._down_since is not None and time.monotonic() < self._down_until:
                 raise _DownError
+            notice = f"drop {name} {tag} {when}"
             self._op(
-                lambda: self._cad_value(keys=[self._value_key(name)], args=[bytes.fromhex(tag)])
+                lambda: self._cad_publish(
+                    keys=[self._value_key(name)], args=[bytes.fromhex(tag), self._channel, notice]
+                )
             )
-            self._op(lambda: self._redis.publish(self._channel, f"drop {name} {tag} {when}"))
             self._counts.add("invalidations_sent")
         except _DownError:
             with self._lock:
@@ -517,7 +529,7 @@ class RedisSharedCache:
                 self._subscribed.set()
                 self._ok()
                 while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=0.5)
+                    message = pubsub.get_message(timeout=0.25)
                     if message is not None and message.get("type") == "message":
                         self._dispatch(message["data"])
             except self._errors as exc:

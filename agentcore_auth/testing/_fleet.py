@@ -6,8 +6,9 @@ by its environment variables), with or without a
 :class:`~agentcore_auth.fleet.RedisSharedCache`, driven by JSON lines on stdin.
 Replies never carry a secret value, only fingerprints and counts. Commands:
 
-- ``setup``: ``workload``, ``redis_url`` (None: no shared tier), ``data_key`` (hex),
-  ``kms_key_id``, ``ttl``, ``lock_lease``, ``slow`` (seconds each source fetch waits);
+- ``setup`` (again: replaces the resolver): ``workload``, ``redis_url`` (None: no
+  shared tier), ``data_key`` (hex), ``kms_key_id``, ``ttl``, ``lock_lease``,
+  ``retry_interval``, ``slow`` (seconds each source fetch waits);
 - ``get``: ``provider``: resolve an API key; the reply has its fingerprint;
 - ``call``: ``provider``, ``url``, ``n`` (or ``seconds``), ``pause``: call the protected
   API through a ``requires_api_key`` tool; the reply counts statuses and 401s;
@@ -136,6 +137,7 @@ class _Worker:
     def setup(self, args: dict[str, Any]) -> dict[str, Any]:
         from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
 
+        self.close()  # a second setup replaces the first
         source: Any = AgentCoreIdentitySource(workload_name=args["workload"])
         if args.get("slow"):
             source = _Slow(source, float(args["slow"]))
@@ -157,6 +159,13 @@ class _Worker:
             redact_logs=True,
         )
         return {"pid": os.getpid()}
+
+    def close(self) -> None:
+        if self.resolver is not None:
+            self.resolver.close()
+        if self.shared is not None:
+            self.shared.close()
+        self.resolver = self.shared = None
 
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         start = time.perf_counter()
@@ -234,10 +243,7 @@ def main() -> None:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         out.write(json.dumps(answer) + "\n")
         out.flush()
-    if worker.resolver is not None:
-        worker.resolver.close()
-    if worker.shared is not None:
-        worker.shared.close()
+    worker.close()
 
 
 if __name__ == "__main__":
