@@ -466,3 +466,28 @@ def test_a_slow_store_is_bounded_by_the_op_timeout(
         client.close()
     # The read timed out (op_timeout) and the value came from the source, local-only.
     assert shared.stats.fallbacks == 1 and shared.stats.outages == 1
+
+
+def test_a_failed_fetch_sends_the_waiters_to_the_source_at_once(
+    env: LocalAgentCore, make: Any
+) -> None:
+    """The holder's throttled fetch does not make the fleet queue behind it one by one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from agentcore_auth import SourceUnavailableError
+
+    name, _ = env.create_api_key_provider("failed-fleet-0123456789")
+    fleet = [make() for _ in range(3)]
+    env.inject_fault("GetResourceApiKey", "AccessDeniedException", latency=0.3, count=1)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(r.get_api_key, name) for r, _ in fleet]
+            outcomes = [f.exception() or f.result().reveal() for f in futures]
+    finally:
+        env.clear_faults()
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(errors) == 1 and not isinstance(errors[0], SourceUnavailableError)
+    assert outcomes.count("failed-fleet-0123456789") == 2
+    stats = [s.stats for _, s in fleet]
+    assert sum(s.fallbacks for s in stats) == 2  # both waiters went to the source themselves
+    assert sum(s.wait_timeouts for s in stats) == 0

@@ -6,14 +6,16 @@ Store layout, every name a keyed hash (see :mod:`._crypto`):
   (``PX``) when every process must stop serving it;
 - ``<prefix>l:<name>``: the fleet-wide fetch lock, a random token with a lease;
 - ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
-- channel ``<prefix>events``: ``fill|free|drop <name> [<tag> <time>]`` notices.
+- channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` notices.
 
 A local miss reads the value; if absent it takes the lock and fetches, or waits
 for the ``fill`` notice (no polling), bounded by the lease, so a lock holder that
-dies only costs one lease. A 401 compare-and-deletes the value (a Lua script
-comparing the tag) and publishes ``drop``, and every process compare-and-
-invalidates its own copy. Any store error makes the process local-only for
-``retry_interval`` seconds, with one warning per outage and counters.
+dies only costs one lease (a live holder renews it). If the holder's fetch fails,
+its waiters fetch at once, each for itself, as they would without the tier. A 401
+compare-and-deletes the value (a Lua script comparing the tag) and publishes
+``drop``, and every process compare-and-invalidates its own copy. Any store
+error makes the process local-only for ``retry_interval`` seconds, with one
+warning per outage and counters.
 """
 
 from __future__ import annotations
@@ -196,6 +198,7 @@ class RedisSharedCache:
         self._lock = threading.Lock()
         self._attached: list[Attachment] = []
         self._waiters: dict[str, list[threading.Event]] = {}
+        self._fetch_failed: dict[str, float] = {}  # name -> when a holder's fetch failed
         self._refused: dict[str, dict[str, float]] = {}  # name -> tag -> epoch refused
         self._pending: dict[tuple[str, str], float] = {}  # drops to send once back
         self._down_until = 0.0
@@ -324,7 +327,8 @@ class RedisSharedCache:
         source_fetch: SourceFetch,
         fetched: list[Credential],
     ) -> Credential:
-        deadline = time.monotonic() + self._wait_timeout
+        began = time.monotonic()
+        deadline = began + self._wait_timeout
         waiter = self._add_waiter(name)  # before the first read: no notice slips past
         waited = False
         try:
@@ -362,6 +366,10 @@ class RedisSharedCache:
                     wait = min(wait, 0.1)
                 waiter.wait(min(remaining, wait))
                 waiter.clear()
+                if self._fetch_failed.get(name, 0.0) >= began:
+                    # The holder's fetch failed (the source throttled or down): fetch here
+                    # at once, as without the tier, rather than queue behind each other.
+                    raise _DownError
         finally:
             self._remove_waiter(name, waiter)
 
@@ -378,7 +386,7 @@ class RedisSharedCache:
         fetched: list[Credential],
     ) -> Credential:
         """We hold the fleet's lock: fetch once, store it, let the others go."""
-        notice = "free"
+        notice = "fail"
         done = threading.Event()
         renewer = threading.Thread(
             target=self._renew, args=(name, token, done), name="agentcore-auth-fleet-lease",
@@ -393,6 +401,7 @@ class RedisSharedCache:
                     return found
             credential = source_fetch(request, identity)  # its errors reach the caller
             fetched.append(credential)
+            notice = "free"
             self._counts.add("source_fetches")
             att.remember(local_key, name, credential.secret)
             try:
@@ -533,7 +542,8 @@ class RedisSharedCache:
                     if message is not None and message.get("type") == "message":
                         self._dispatch(message["data"])
             except self._errors as exc:
-                self._failed(exc)
+                if not self._stop.is_set():
+                    self._failed(exc)
             except Exception:  # a bug here must not kill the listener for good
                 logger.exception("the shared cache listener failed; restarting it")
             finally:
@@ -547,7 +557,11 @@ class RedisSharedCache:
 
     def _dispatch(self, data: bytes) -> None:
         parts = data.decode("ascii", "replace").split()
-        if len(parts) >= 2 and parts[0] in ("fill", "free"):
+        if len(parts) >= 2 and parts[0] in ("fill", "free", "fail"):
+            if parts[0] == "fail":
+                self._fetch_failed[parts[1]] = time.monotonic()
+                if len(self._fetch_failed) > _MAX_REFUSALS:
+                    self._fetch_failed.clear()
             with self._lock:
                 waiters = list(self._waiters.get(parts[1], ()))
             for event in waiters:
