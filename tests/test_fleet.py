@@ -23,6 +23,7 @@ from agentcore_auth import (
     ConfigurationError,
     CredentialResolver,
     Redactor,
+    default_redactor,
     identity_context,
 )
 from agentcore_auth._redact import secret_patterns
@@ -35,6 +36,22 @@ pytestmark = pytest.mark.skipif(
     redis_server_binary() is None, reason="needs redis-server (apt-get install redis-server)"
 )
 KEY = bytes(range(32))
+
+
+@pytest.fixture(autouse=True)
+def no_leaks(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> Iterator[None]:
+    """Every test: logs at DEBUG, stdout and stderr hold no value registered meanwhile."""
+    for name in ("", "agentcore_auth", "agentcore_auth.fleet", "redis"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    before = set(default_redactor()._values)
+    yield
+    out, err = capfd.readouterr()
+    texts = [caplog.text, out, err, *(repr(r.args) + r.getMessage() for r in caplog.records)]
+    for value in set(default_redactor()._values) - before:
+        for pattern in secret_patterns(value):
+            assert not any(pattern in text for text in texts), f"{value[:6]}... leaked"
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,6 @@ def test_a_process_killed_holding_the_lease_does_not_block_the_fleet(
     env: LocalAgentCore, server: LocalRedis, workload: str
 ) -> None:
     name, _ = env.create_api_key_provider("procs-lease-0123456789")
-    prefix = f"lease{os.urandom(3).hex()}:"
     key = os.urandom(32).hex()
     with Fleet(4, env.env_vars()) as procs:
         procs.all("setup", [0], workload=workload, redis_url=server.url, data_key=key,
@@ -145,7 +144,6 @@ def test_a_process_killed_holding_the_lease_does_not_block_the_fleet(
         stats = procs.all("stats", [1, 2, 3])
         assert sum(s["shared"]["lock_waits"] for s in stats) >= 2
         assert sum(s["shared"]["wait_timeouts"] for s in stats) == 0
-    del prefix
 
 
 def test_redis_killed_mid_run_costs_no_failed_call_and_one_warning_each(

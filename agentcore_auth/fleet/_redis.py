@@ -45,6 +45,12 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisSharedCache"]
 
+if TYPE_CHECKING:  # RedisSharedCache is what CredentialResolver(shared_cache=...) takes
+    from .._shared import SharedCache
+
+    def _conforms(cache: RedisSharedCache) -> SharedCache:
+        return cache
+
 logger = logging.getLogger("agentcore_auth.fleet")
 T = TypeVar("T")
 
@@ -112,7 +118,11 @@ class RedisSharedCache:
         retry_interval: after a store error, seconds of local-only operation before
             the store is tried again.
         client: a ready ``redis.Redis`` client instead of ``url`` options (its
-            timeouts are then yours to bound).
+            timeouts are then yours to bound), e.g. with a ``credential_provider``
+            for ElastiCache IAM authentication.
+
+    Make it after forking (a pre-fork server's ``post_fork`` hook): its listener
+    thread does not survive a fork.
     """
 
     def __init__(
@@ -256,6 +266,12 @@ class RedisSharedCache:
             self._redis.close()
         except self._errors:
             pass
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close` (runs it in a thread)."""
+        import asyncio
+
+        await asyncio.to_thread(self.close)
 
     def __enter__(self) -> RedisSharedCache:
         return self
