@@ -508,3 +508,14 @@ def test_a_failed_fetch_sends_the_waiters_to_the_source_at_once(
     stats = [s.stats for _, s in fleet]
     assert sum(s.fallbacks for s in stats) == 2  # both waiters went to the source themselves
     assert sum(s.wait_timeouts for s in stats) == 0
+
+
+def test_the_core_does_not_import_the_fleet_extra() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, agentcore_auth; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    assert not {"redis", "cryptography", "agentcore_auth.fleet"} & set(loaded)

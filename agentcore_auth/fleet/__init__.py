@@ -14,6 +14,15 @@ rotation; see the README's "Running a fleet".
 
 from __future__ import annotations
 
+try:
+    import cryptography  # noqa: F401
+    import redis  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        f"agentcore_auth.fleet needs the redis extra ({exc.name} is missing): "
+        "pip install 'agentcore-auth[redis]'"
+    ) from exc
+
 from ._consent import RedisConsentSessionStore
 from ._crypto import FleetKeys
 from ._keys import ENCRYPTION_CONTEXT
