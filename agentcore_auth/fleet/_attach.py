@@ -114,6 +114,15 @@ class Attachment:
                 dropped += int(cache.invalidate(local_key, if_value=secret))
         return dropped
 
+    def drop_all(self) -> int:
+        """Compare-and-invalidate every local entry filled through the tier (a resync)."""
+        with self._lock:
+            cache = self._cache
+            held = [(k, secret) for k, (_, secret) in self._local.items()]
+        if cache is None:
+            return 0
+        return sum(int(cache.invalidate(k, if_value=secret)) for k, secret in held)
+
     def _forget_name(self, name: str, local_key: Hashable) -> None:
         keys = self._by_name.get(name)
         if keys is not None:

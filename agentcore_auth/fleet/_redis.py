@@ -188,6 +188,7 @@ class RedisSharedCache:
                 ) from None
         self._redis = client
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._lost = redis.exceptions.ConnectionError
         self._prefix = prefix
         self._channel = prefix + "events"
         self._lease_ms = max(1, int(lock_lease * 1000))
@@ -545,13 +546,25 @@ class RedisSharedCache:
     # --- the listener ----------------------------------------------------------------------
 
     def _listen(self) -> None:
-        """Receive fill/free/drop notices; reconnect after errors, every ``retry_interval``."""
+        """Receive fill/free/drop notices; reconnect after errors, every ``retry_interval``.
+
+        Notices published while this process was not subscribed are lost, so after
+        every reconnection it drops the local entries it got through the store: they
+        are read again (from the store, which the missed drops have already cleaned).
+        """
+        subscribed_before = False
         while not self._stop.is_set():
             pubsub = None
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._redis.pubsub()
                 pubsub.subscribe(self._channel)
+                confirmed = pubsub.get_message(timeout=1.0)  # the server's confirmation
+                if confirmed is None or confirmed.get("type") != "subscribe":
+                    raise self._lost("no subscription confirmation")
                 self._subscribed.set()
+                if subscribed_before:
+                    self._resync()
+                subscribed_before = True
                 self._ok()
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.25)
@@ -570,6 +583,14 @@ class RedisSharedCache:
                     except self._errors:
                         pass
             self._stop.wait(min(self._retry_interval, 1.0))
+
+    def _resync(self) -> None:
+        with self._lock:
+            attached = list(self._attached)
+        dropped = sum(att.drop_all() for att in attached)
+        self._counts.add("resyncs")
+        if dropped:
+            self._counts.add("local_drops", dropped)
 
     def _dispatch(self, data: bytes) -> None:
         parts = data.decode("ascii", "replace").split()
@@ -641,7 +662,7 @@ class RedisSharedCache:
             reason = str(exc) if isinstance(exc, KeyUnavailableError) else type(exc).__name__
             logger.warning(
                 "shared credential cache at %s unusable (%s): running local-only, "
-                "retrying every %.0fs",
+                "retrying every %.3gs",
                 self._where,
                 reason,
                 self._retry_interval,

@@ -27,6 +27,8 @@ class FleetStats:
         errors: store operations that failed (timeouts, connection errors).
         outages: times the store became unusable (each logged once, as a warning).
         replayed: invalidations sent late, once the store was back.
+        resyncs: reconnections of the notice listener, after which the local entries
+            that came through the store were dropped (notices may have been missed).
     """
 
     shared_hits: int = 0
@@ -43,6 +45,7 @@ class FleetStats:
     errors: int = 0
     outages: int = 0
     replayed: int = 0
+    resyncs: int = 0
 
 
 class Counters:
