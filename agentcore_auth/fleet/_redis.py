@@ -204,7 +204,6 @@ class RedisSharedCache:
         self._cad_publish = client.register_script(_CAD_VALUE_PUBLISH)
         self._cad_lock = client.register_script(_CAD_LOCK)
         self._renew_lock = client.register_script(_RENEW_LOCK)
-        self._id = os.urandom(4).hex()
         self._counts = Counters()
         self._lock = threading.Lock()
         self._attached: list[Attachment] = []
@@ -216,6 +215,7 @@ class RedisSharedCache:
         self._down_since: float | None = None
         self._stop = threading.Event()
         self._subscribed = threading.Event()
+        self._first_try = threading.Event()  # the listener tried once (either way)
         self._listener: threading.Thread | None = None
         self._jobs = ThreadPoolExecutor(1, "agentcore-auth-fleet")
 
@@ -295,8 +295,9 @@ class RedisSharedCache:
         if start:
             assert self._listener is not None
             self._listener.start()
-            # A cold start stampedes at once: be subscribed before the first wait.
-            self._subscribed.wait(timeout=1.0)
+            # A cold start stampedes at once: be subscribed before the first wait
+            # (a store that is down fails this quickly; a silent one costs a timeout).
+            self._first_try.wait(timeout=2.0)
         return attachment
 
     def _detach(self, attachment: Attachment) -> None:
@@ -562,6 +563,7 @@ class RedisSharedCache:
                 if confirmed is None or confirmed.get("type") != "subscribe":
                     raise self._lost("no subscription confirmation")
                 self._subscribed.set()
+                self._first_try.set()
                 if subscribed_before:
                     self._resync()
                 subscribed_before = True
@@ -576,6 +578,7 @@ class RedisSharedCache:
             except Exception:  # a bug here must not kill the listener for good
                 logger.exception("the shared cache listener failed; restarting it")
             finally:
+                self._first_try.set()
                 self._subscribed.clear()
                 if pubsub is not None:
                     try:
