@@ -20,8 +20,9 @@ from collections import OrderedDict
 from typing import Any
 
 from .._exceptions import ConfigurationError
+from ._base import DownError
 from ._crypto import FleetKeys, UndecryptableError
-from ._redis import RedisSharedCache, _DownError
+from ._redis import RedisSharedCache
 
 __all__ = ["RedisConsentSessionStore"]
 
@@ -71,7 +72,7 @@ class RedisConsentSessionStore:
         blob = _seal(keys, name, {f: getattr(session, f) for f in _FIELDS})
         try:
             self._shared._op(lambda: self._shared._redis.set(self._key(name), blob, px=ttl_ms))
-        except _DownError:
+        except DownError:
             pass
 
     def get(self, session_uri: str) -> Any:
@@ -81,7 +82,7 @@ class RedisConsentSessionStore:
             name = keys.name("consent", session_uri)
             try:
                 blob = self._shared._op(lambda: self._shared._redis.get(self._key(name)))
-            except _DownError:
+            except DownError:
                 blob = None
             else:  # the store answered: it is the truth (another instance may have deleted it)
                 fields = None
@@ -108,7 +109,7 @@ class RedisConsentSessionStore:
         name = keys.name("consent", session_uri)
         try:
             self._shared._op(lambda: self._shared._redis.delete(self._key(name)))
-        except _DownError:
+        except DownError:
             pass
 
     async def aput(self, session: Any) -> None:

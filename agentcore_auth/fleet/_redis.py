@@ -20,74 +20,30 @@ warning per outage and counters.
 
 from __future__ import annotations
 
-import functools
-import logging
-import os
 import threading
-import time
-import urllib.parse
-from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from .._credential import Credential, CredentialRequest
 from .._exceptions import ConfigurationError
-from .._identity import Identity, runtime_workload_token
-from .._secret import Secret
-from .._shared import SourceFetch
 from ._attach import Attachment
-from ._crypto import FleetKeys, Record, UndecryptableError
+from ._base import kms_client as kms_client_factory
+from ._base import safe_url
+from ._flight import CAD_LOCK_SCRIPT, CAD_VALUE_SCRIPT, RENEW_LOCK_SCRIPT, Flights
 from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
+from ._notices import CAD_PUBLISH_SCRIPT
 from ._stats import Counters, FleetStats
 
 if TYPE_CHECKING:
     from .._cache import CredentialCache
+    from .._shared import SharedCache
+
+    def _conforms(cache: RedisSharedCache) -> SharedCache:  # what shared_cache= takes
+        return cache
 
 __all__ = ["RedisSharedCache"]
 
-if TYPE_CHECKING:  # RedisSharedCache is what CredentialResolver(shared_cache=...) takes
-    from .._shared import SharedCache
 
-    def _conforms(cache: RedisSharedCache) -> SharedCache:
-        return cache
-
-logger = logging.getLogger("agentcore_auth.fleet")
-T = TypeVar("T")
-
-#: Compare-and-delete: drop a value only while it still holds the refused one.
-_CAD_VALUE = """
-local v = redis.call('GET', KEYS[1])
-if v and string.sub(v, 1, 16) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-#: The same, then tell the fleet, in one round trip.
-_CAD_VALUE_PUBLISH = """
-local v = redis.call('GET', KEYS[1])
-local dropped = 0
-if v and string.sub(v, 1, 16) == ARGV[1] then dropped = redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return dropped
-"""
-#: Release a lock only while we still hold it (its lease may have passed to another).
-_CAD_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-#: Extend a lock's lease only while we still hold it.
-_RENEW_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-#: How long a refused value is remembered (longer than any value can live in the store).
-_REFUSAL_MEMORY = 600.0
-_MAX_REFUSALS = 10_000
-
-
-class _DownError(Exception):
-    """A store operation failed: go local-only."""
-
-
-class RedisSharedCache:
+class RedisSharedCache(Flights):
     """A shared credential tier on Valkey / Redis (ElastiCache, MemoryDB) for a fleet.
 
     Give it to every process's resolver: ``CredentialResolver(source,
@@ -171,7 +127,7 @@ class RedisSharedCache:
                 raise ConfigurationError(f"{what} must be a number of seconds > 0, not {value!r}")
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string, e.g. 'agentcore-auth:'")
-        self._where = _safe_url(url)
+        self._where = safe_url(url)
         if client is None:
             try:
                 client = redis.Redis.from_url(
@@ -199,11 +155,11 @@ class RedisSharedCache:
             self._keys = LocalKeys(data_key)
         else:
             assert kms_key_id is not None
-            self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: _kms(kms_client))
-        self._cad_value = client.register_script(_CAD_VALUE)
-        self._cad_publish = client.register_script(_CAD_VALUE_PUBLISH)
-        self._cad_lock = client.register_script(_CAD_LOCK)
-        self._renew_lock = client.register_script(_RENEW_LOCK)
+            self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: kms_client_factory(kms_client))
+        self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
+        self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
+        self._cad_lock = client.register_script(CAD_LOCK_SCRIPT)
+        self._renew_lock = client.register_script(RENEW_LOCK_SCRIPT)
         self._counts = Counters()
         self._lock = threading.Lock()
         self._attached: list[Attachment] = []
@@ -304,430 +260,3 @@ class RedisSharedCache:
         with self._lock:
             if attachment in self._attached:
                 self._attached.remove(attachment)
-
-    # --- the miss path ---------------------------------------------------------------------
-
-    def _fetch(
-        self,
-        att: Attachment,
-        local_key: Hashable,
-        request: CredentialRequest,
-        identity: Identity | None,
-        source_fetch: SourceFetch,
-    ) -> Credential:
-        """A local miss: from the store, after another process's fetch, or fetched here."""
-        keys = self._usable_keys()
-        fetched: list[Credential] = []
-        if keys is not None:
-            name = _name(keys, request, identity)
-            try:
-                return self._through(
-                    att, keys, name, local_key, request, identity, source_fetch, fetched
-                )
-            except _DownError:
-                if fetched:  # we fetched, then lost the store: the value is good
-                    return fetched[0]
-        self._counts.add("fallbacks")
-        credential = source_fetch(request, identity)
-        keys = self._keys.peek()
-        if keys is not None:  # so that a 401 on it still reaches the fleet, late if need be
-            att.remember(local_key, _name(keys, request, identity), credential.secret)
-        return credential
-
-    def _through(
-        self,
-        att: Attachment,
-        keys: FleetKeys,
-        name: str,
-        local_key: Hashable,
-        request: CredentialRequest,
-        identity: Identity | None,
-        source_fetch: SourceFetch,
-        fetched: list[Credential],
-    ) -> Credential:
-        began = time.monotonic()
-        deadline = began + self._wait_timeout
-        waiter = self._add_waiter(name)  # before the first read: no notice slips past
-        waited = False
-        try:
-            while True:
-                if not request.force_authentication:
-                    found = self._read(att, keys, name)
-                    if found is not None:
-                        att.remember(local_key, name, found.secret)
-                        return found
-                if not waited:
-                    self._counts.add("shared_misses")
-                token = os.urandom(16).hex()
-                if self._op(functools.partial(
-                    self._redis.set, self._lock_key(name), token, nx=True, px=self._lease_ms
-                )):
-                    return self._lead(att, keys, name, token, local_key, request, identity,
-                                      source_fetch, fetched)
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    self._counts.add("wait_timeouts")
-                    logger.warning(
-                        "waited %.1fs for another process to fetch %s; fetching here",
-                        self._wait_timeout,
-                        request.provider_name,
-                    )
-                    raise _DownError
-                if not waited:
-                    self._counts.add("lock_waits")
-                    waited = True
-                lease_ms = self._op(lambda: self._redis.pttl(self._lock_key(name)))
-                # Woken by the holder's notice; else when its lease ends. Unsubscribed
-                # (the listener reconnecting), look again every 100 ms.
-                wait = lease_ms / 1000 + 0.005 if lease_ms and lease_ms > 0 else 0.005
-                if not self._subscribed.is_set():
-                    wait = min(wait, 0.1)
-                waiter.wait(min(remaining, wait))
-                waiter.clear()
-                if self._fetch_failed.get(name, 0.0) >= began:
-                    # The holder's fetch failed (the source throttled or down): fetch here
-                    # at once, as without the tier, rather than queue behind each other.
-                    raise _DownError
-        finally:
-            self._remove_waiter(name, waiter)
-
-    def _lead(
-        self,
-        att: Attachment,
-        keys: FleetKeys,
-        name: str,
-        token: str,
-        local_key: Hashable,
-        request: CredentialRequest,
-        identity: Identity | None,
-        source_fetch: SourceFetch,
-        fetched: list[Credential],
-    ) -> Credential:
-        """We hold the fleet's lock: fetch once, store it, let the others go."""
-        notice = "fail"
-        done = threading.Event()
-        renewer = threading.Thread(
-            target=self._renew, args=(name, token, done), name="agentcore-auth-fleet-lease",
-            daemon=True,
-        )
-        renewer.start()
-        try:
-            if not request.force_authentication:
-                found = self._read(att, keys, name)  # filled between our read and our lock
-                if found is not None:
-                    att.remember(local_key, name, found.secret)
-                    return found
-            credential = source_fetch(request, identity)  # its errors reach the caller
-            fetched.append(credential)
-            notice = "free"
-            self._counts.add("source_fetches")
-            att.remember(local_key, name, credential.secret)
-            try:
-                if self._write(att, keys, name, credential):
-                    notice = "fill"
-            except _DownError:
-                pass
-            return credential
-        finally:
-            done.set()
-            try:
-                self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
-                self._op(lambda: self._redis.publish(self._channel, f"{notice} {name}"))
-            except _DownError:
-                pass
-
-    def _renew(self, name: str, token: str, done: threading.Event) -> None:
-        """Keep the lease while our fetch runs; a crash stops this, and the lease runs out."""
-        renew = functools.partial(
-            self._renew_lock, keys=[self._lock_key(name)], args=[token, self._lease_ms]
-        )
-        while not done.wait(self._lease_ms / 3000):
-            try:
-                if not self._op(renew):
-                    return  # lost (the store restarted): the fetch still completes
-            except _DownError:
-                return
-
-    def _read(self, att: Attachment, keys: FleetKeys, name: str) -> Credential | None:
-        blob = self._op(lambda: self._redis.get(self._value_key(name)))
-        if blob is None:
-            return None
-        tag, sealed = blob[:16], blob[16:]
-        try:
-            record = keys.open(name, sealed)
-        except UndecryptableError:
-            self._counts.add("undecryptable")
-            self._keys.reset(keys)
-            return None
-        refused_at = self._refused.get(name, {}).get(tag.hex())
-        if refused_at is not None and record.filled_at <= refused_at:
-            # Refused here or by another process, and the drop has not landed yet.
-            self._counts.add("refused_reads")
-            self._op(lambda: self._cad_value(keys=[self._value_key(name)], args=[tag]))
-            return None
-        if record.fresh_until <= time.time():
-            return None
-        self._counts.add("shared_hits")
-        # The local entry expires when the shared one does (the cache subtracts the skew).
-        return Credential(
-            Secret(record.value, name=record.name), expires_at=record.fresh_until + att.expiry_skew
-        )
-
-    def _write(self, att: Attachment, keys: FleetKeys, name: str, credential: Credential) -> bool:
-        now = time.time()
-        lifetime = att.ttl
-        if credential.expires_at is not None:
-            lifetime = min(lifetime, credential.expires_at - now - att.expiry_skew)
-        if lifetime <= 0:
-            return False
-        secret = credential.secret
-        record = Record(secret.reveal(), secret.name, now, now + lifetime, credential.expires_at)
-        blob = bytes.fromhex(keys.tag(secret.reveal())) + keys.seal(name, record)
-        px = max(1, int(lifetime * 1000))
-        self._op(lambda: self._redis.set(self._value_key(name), blob, px=px))
-        return True
-
-    # --- invalidation ----------------------------------------------------------------------
-
-    def _refused_here(self, name: str, secret: Secret) -> None:
-        """A value this process got through the tier was refused: drop it fleet-wide."""
-        keys = self._keys.peek()
-        if keys is None:
-            return
-        tag = keys.tag(secret.reveal())
-        now = time.time()
-        if not self._refuse(name, tag, now):
-            return  # already refused: one compare-and-delete and one notice per value
-        try:
-            self._jobs.submit(self._send_drop, name, tag, now)
-        except RuntimeError:  # closed
-            pass
-
-    def _refuse(self, name: str, tag: str, when: float) -> bool:
-        """Remember a refused value; False if it already was."""
-        with self._lock:
-            tags = self._refused.setdefault(name, {})
-            if tag in tags:
-                return False
-            tags[tag] = when
-            if len(self._refused) > _MAX_REFUSALS:
-                horizon = time.time() - _REFUSAL_MEMORY
-                for key in [k for k, v in self._refused.items() if max(v.values()) < horizon]:
-                    del self._refused[key]
-            return True
-
-    def _send_drop(self, name: str, tag: str, when: float) -> None:
-        """Compare-and-delete a refused value and tell the fleet; kept for later when down."""
-        try:
-            if self._down_since is not None and time.monotonic() < self._down_until:
-                raise _DownError
-            notice = f"drop {name} {tag} {when}"
-            self._op(
-                lambda: self._cad_publish(
-                    keys=[self._value_key(name)], args=[bytes.fromhex(tag), self._channel, notice]
-                )
-            )
-            self._counts.add("invalidations_sent")
-        except _DownError:
-            with self._lock:
-                self._pending[(name, tag)] = when
-
-    def _on_drop(self, name: str, tag: str, when: float) -> None:
-        self._counts.add("invalidations_received")
-        self._refuse(name, tag, when)
-        keys = self._keys.peek()
-        if keys is None:
-            return
-        with self._lock:
-            attached = list(self._attached)
-        dropped = sum(att.drop(name, tag, keys) for att in attached)
-        if dropped:
-            self._counts.add("local_drops", dropped)
-
-    # --- the listener ----------------------------------------------------------------------
-
-    def _listen(self) -> None:
-        """Receive fill/free/drop notices; reconnect after errors, every ``retry_interval``.
-
-        Notices published while this process was not subscribed are lost, so after
-        every reconnection it drops the local entries it got through the store: they
-        are read again (from the store, which the missed drops have already cleaned).
-        """
-        subscribed_before = False
-        while not self._stop.is_set():
-            pubsub = None
-            try:
-                pubsub = self._redis.pubsub()
-                pubsub.subscribe(self._channel)
-                confirmed = pubsub.get_message(timeout=1.0)  # the server's confirmation
-                if confirmed is None or confirmed.get("type") != "subscribe":
-                    raise self._lost("no subscription confirmation")
-                self._subscribed.set()
-                self._first_try.set()
-                if subscribed_before:
-                    self._resync()
-                subscribed_before = True
-                self._ok()
-                while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=0.25)
-                    if message is not None and message.get("type") == "message":
-                        self._dispatch(message["data"])
-            except self._errors as exc:
-                if not self._stop.is_set():
-                    self._failed(exc)
-            except Exception:  # a bug here must not kill the listener for good
-                logger.exception("the shared cache listener failed; restarting it")
-            finally:
-                self._first_try.set()
-                self._subscribed.clear()
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except self._errors:
-                        pass
-            self._stop.wait(min(self._retry_interval, 1.0))
-
-    def _resync(self) -> None:
-        with self._lock:
-            attached = list(self._attached)
-        dropped = sum(att.drop_all() for att in attached)
-        self._counts.add("resyncs")
-        if dropped:
-            self._counts.add("local_drops", dropped)
-
-    def _dispatch(self, data: bytes) -> None:
-        parts = data.decode("ascii", "replace").split()
-        if len(parts) >= 2 and parts[0] in ("fill", "free", "fail"):
-            if parts[0] == "fail":
-                self._fetch_failed[parts[1]] = time.monotonic()
-                if len(self._fetch_failed) > _MAX_REFUSALS:
-                    self._fetch_failed.clear()
-            with self._lock:
-                waiters = list(self._waiters.get(parts[1], ()))
-            for event in waiters:
-                event.set()
-        elif len(parts) == 4 and parts[0] == "drop":
-            try:
-                when = float(parts[3])
-            except ValueError:
-                return
-            self._on_drop(parts[1], parts[2], when)
-
-    def _add_waiter(self, name: str) -> threading.Event:
-        event = threading.Event()
-        with self._lock:
-            self._waiters.setdefault(name, []).append(event)
-        return event
-
-    def _remove_waiter(self, name: str, event: threading.Event) -> None:
-        with self._lock:
-            events = self._waiters.get(name)
-            if events is not None:
-                events.remove(event)
-                if not events:
-                    del self._waiters[name]
-
-    # --- availability ------------------------------------------------------------------------
-
-    def _usable_keys(self) -> FleetKeys | None:
-        """The fleet keys, or None while the store (or KMS) is treated as down."""
-        if self._down_since is not None and time.monotonic() < self._down_until:
-            return None
-        try:
-            return self._keys.get(self._redis)
-        except KeyUnavailableError as exc:
-            self._failed(exc)
-        except self._errors as exc:
-            self._failed(exc)
-        return None
-
-    def _op(self, call: Callable[[], T]) -> T:
-        """Run one store operation; any store error means local-only for a while."""
-        try:
-            result = call()
-        except self._errors as exc:
-            self._failed(exc)
-            raise _DownError from None
-        if self._down_since is not None:
-            self._ok()
-        return result
-
-    def _failed(self, exc: BaseException) -> None:
-        self._counts.add("errors")
-        now = time.monotonic()
-        with self._lock:
-            first = self._down_since is None
-            if first:
-                self._down_since = now
-            self._down_until = now + self._retry_interval
-        if first:
-            self._counts.add("outages")
-            reason = str(exc) if isinstance(exc, KeyUnavailableError) else type(exc).__name__
-            logger.warning(
-                "shared credential cache at %s unusable (%s): running local-only, "
-                "retrying every %.3gs",
-                self._where,
-                reason,
-                self._retry_interval,
-            )
-
-    def _ok(self) -> None:
-        with self._lock:
-            since, self._down_since = self._down_since, None
-            pending, self._pending = self._pending, {}
-        if since is None:
-            return
-        logger.warning(
-            "shared credential cache at %s reachable again after %.1fs", self._where,
-            time.monotonic() - since,
-        )
-        for (name, tag), when in pending.items():
-            self._counts.add("replayed")
-            try:
-                self._jobs.submit(self._send_drop, name, tag, when)
-            except RuntimeError:
-                break
-
-    def _value_key(self, name: str) -> str:
-        return f"{self._prefix}v:{name}"
-
-    def _lock_key(self, name: str) -> str:
-        return f"{self._prefix}l:{name}"
-
-
-def _name(keys: FleetKeys, request: CredentialRequest, identity: Identity | None) -> str:
-    """The fleet-wide name of a credential: the request, plus who asks for user-bound flows."""
-    if not request.user_bound:
-        return keys.name("v1", request.cache_key)
-    if identity is None:
-        token = runtime_workload_token()
-        identity = Identity(workload_access_token=Secret(token)) if token else Identity()
-    return keys.name(
-        "v1",
-        request.cache_key,
-        identity.user_id,
-        identity.user_token.reveal() if identity.user_token is not None else None,
-        identity.workload_access_token.reveal()
-        if identity.workload_access_token is not None
-        else None,
-    )
-
-
-def _safe_url(url: str) -> str:
-    """``url`` without user name or password, to show in messages."""
-    if not isinstance(url, str) or not url:
-        raise ConfigurationError("url must be a Redis URL such as redis://localhost:6379/0")
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _kms(client: Any) -> Any:
-    if client is not None:
-        return client
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2})
-    return boto3.client("kms", config=config)
