@@ -520,3 +520,36 @@ def test_the_core_does_not_import_the_fleet_extra() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.split()
     assert not {"redis", "cryptography", "agentcore_auth.fleet"} & set(loaded)
+
+
+def test_a_live_holder_keeps_its_lease_through_a_slow_fetch(
+    env: LocalAgentCore, make: Any, server: LocalRedis
+) -> None:
+    """A fetch three times longer than the lease: the holder renews, nobody takes over."""
+    import threading
+
+    name, _ = env.create_api_key_provider("renew-fleet-0123456789")
+    warm, _ = env.create_api_key_provider("renew-warm-0123456789")
+    (a, shared_a), (b, shared_b) = make(lock_lease=0.6), make(lock_lease=0.6)
+    a.get_api_key(warm)  # the sources' clients and workload tokens, outside the measure
+    b.get_api_key(warm)
+    inner = a.source
+
+    class Slow:  # a source whose fetch takes 1.8 s (a user's own wrapper, not a mock)
+        name = "slow"
+
+        def fetch(self, request: Any, identity: Any) -> Any:
+            time.sleep(1.8)
+            return inner.fetch(request, identity)
+
+    a.source = Slow()  # type: ignore[assignment]
+    before = env.call_count("GetResourceApiKey")
+    holder = threading.Thread(target=a.get_api_key, args=(name,))
+    holder.start()
+    client = redis.Redis.from_url(server.url)
+    eventually(lambda: bool(list(client.scan_iter(match=shared_a._prefix + "l:*"))))
+    client.close()  # the holder has the lock and is in its fetch
+    assert b.get_api_key(name).reveal() == "renew-fleet-0123456789"
+    holder.join()
+    assert env.call_count("GetResourceApiKey") - before == 1
+    assert shared_b.stats.lock_waits == 1 and shared_b.stats.source_fetches == 0

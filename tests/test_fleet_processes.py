@@ -47,7 +47,7 @@ def fleet(env: LocalAgentCore, server: LocalRedis, workload: str) -> Iterator[Fl
     """Six processes sharing one store and one key (started once: ~1 s of imports each)."""
     with Fleet(6, env.env_vars()) as processes:
         processes.all("setup", workload=workload, redis_url=server.url,
-                      data_key=os.urandom(32).hex(), lock_lease=2.0)
+                      data_key=os.urandom(32).hex())
         yield processes
 
 
@@ -119,6 +119,32 @@ def test_rotation_under_load_at_most_the_requests_in_flight_meet_a_401(
     assert sum(a["met_401"] for a in answers) <= len(fleet)
 
 
+def test_six_processes_bootstrap_one_kms_data_key_at_once(
+    env: LocalAgentCore, fleet: Fleet, server: LocalRedis, workload: str
+) -> None:
+    """Every process starts cold with kms_key_id: one wrapped key wins, all read each other."""
+    key_id = env.create_kms_key()
+    prefix = f"kms{os.urandom(3).hex()}:"
+    name, _ = env.create_api_key_provider("procs-kms-0123456789")
+    try:
+        fleet.all("setup", workload=workload, redis_url=server.url, kms_key_id=key_id,
+                  prefix=prefix)
+        before = env.call_count("GetResourceApiKey")
+        answers = fleet.all("get", provider=name)
+        stats = fleet.all("stats")
+        assert len({a["fingerprint"] for a in answers}) == 1
+        assert env.call_count("GetResourceApiKey") - before == 1, [
+            {k: v for k, v in s["shared"].items() if v} for s in stats]
+        assert all(s["shared"]["undecryptable"] == 0 for s in stats)
+        assert sum(s["shared"]["shared_hits"] for s in stats) == 5
+        client = redis.Redis.from_url(server.url)
+        assert client.exists(prefix + "dek") == 1
+        client.close()
+    finally:  # the module's other tests expect the data-key set-up
+        fleet.all("setup", workload=workload, redis_url=server.url,
+                  data_key=os.urandom(32).hex())
+
+
 def test_a_process_killed_holding_the_lease_does_not_block_the_fleet(
     env: LocalAgentCore, server: LocalRedis, workload: str
 ) -> None:
@@ -127,8 +153,9 @@ def test_a_process_killed_holding_the_lease_does_not_block_the_fleet(
     with Fleet(4, env.env_vars()) as procs:
         procs.all("setup", [0], workload=workload, redis_url=server.url, data_key=key,
                   lock_lease=1.0, slow=60)
-        procs.all("setup", [1, 2, 3], workload=workload, redis_url=server.url, data_key=key,
-                  lock_lease=1.0)
+        # The lease is the holder's: the others take over with the default 10 s, so a
+        # starved machine cannot make their own fetch lapse into a second one.
+        procs.all("setup", [1, 2, 3], workload=workload, redis_url=server.url, data_key=key)
         procs.send(0, "get", provider=name)  # takes the lock, then sleeps in its fetch
         client = redis.Redis.from_url(server.url)
         deadline = time.monotonic() + 10

@@ -184,7 +184,8 @@ class Flights(Notices):
         renew = functools.partial(
             self._renew_lock, keys=[self._lock_key(name)], args=[token, self._lease_ms]
         )
-        while not done.wait(self._lease_ms / 3000):
+        # Four times per lease: a renewal may be late when the process is starved.
+        while not done.wait(self._lease_ms / 4000):
             try:
                 if not self._op(renew):
                     return  # lost (the store restarted): the fetch still completes
