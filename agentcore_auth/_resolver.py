@@ -29,6 +29,7 @@ from ._exceptions import (
 )
 from ._identity import Identity, current_identity, make_identity, runtime_workload_token
 from ._secret import Secret
+from ._shared import SharedCache
 from .sources._base import CredentialSource
 
 __all__ = ["CredentialResolver", "OnAuthUrl", "default_resolver", "set_default_resolver"]
@@ -74,6 +75,10 @@ class CredentialResolver:
         redactor: where fetched values are registered; default the global one.
         redact_logs: install log redaction on first resolution.
         timer: monotonic clock, for tests.
+        shared_cache: an optional fleet-wide tier behind the in-process cache, e.g.
+            :class:`agentcore_auth.fleet.RedisSharedCache`: local misses are filled
+            from it (one upstream call per credential for the whole fleet) and
+            ``invalidate(secret)`` drops the value fleet-wide. Hits never reach it.
 
     Example:
         >>> resolver = CredentialResolver(AgentCoreIdentitySource(workload_name="my-agent"))
@@ -95,6 +100,7 @@ class CredentialResolver:
         redactor: Any = None,
         redact_logs: bool = True,
         timer: Callable[[], float] = time.monotonic,
+        shared_cache: SharedCache | None = None,
     ) -> None:
         for name, value in (
             ("ttl", ttl),
@@ -132,6 +138,17 @@ class CredentialResolver:
         self._timer = timer
         # Refusal paths only (decorators, httpx auth): see _backoff.py.
         self._backoff = RejectionBackoff(maximum=ttl, timer=timer)
+        if shared_cache is not None and not isinstance(shared_cache, SharedCache):
+            raise ConfigurationError(
+                "shared_cache must have an attach(cache, ttl=..., expiry_skew=...) method, "
+                "e.g. agentcore_auth.fleet.RedisSharedCache(url), "
+                f"not {type(shared_cache).__name__}"
+            )
+        self._shared = (
+            None
+            if shared_cache is None
+            else shared_cache.attach(self._cache, ttl=ttl, expiry_skew=expiry_skew)
+        )
 
     def __repr__(self) -> str:
         return f"CredentialResolver(source={self.source!r}, cache={self._cache!r})"
@@ -145,6 +162,8 @@ class CredentialResolver:
     def close(self) -> None:
         """Release the worker threads (fetches under way still finish)."""
         self._pool.shutdown()
+        if self._shared is not None:
+            self._shared.detach()
 
     @property
     def stats(self) -> CacheStats:
@@ -421,6 +440,8 @@ class CredentialResolver:
                 return 0
             dropped = int(self._cache.invalidate(key, if_value=target))
             name = target.name
+            if self._shared is not None:  # compare-and-delete fleet-wide, in the background
+                self._shared.invalidated(target)
         else:
             validate_provider_name(target)
             wanted = Secret(if_value) if isinstance(if_value, str) else if_value
@@ -428,6 +449,8 @@ class CredentialResolver:
                 lambda secret: secret.name == target and (wanted is None or secret == wanted)
             )
             name = target
+            if self._shared is not None:
+                self._shared.invalidated_provider(target, wanted)
         if dropped and _telemetry.observer is not None:
             _telemetry.observer.invalidated(name, dropped)
         return dropped
@@ -475,7 +498,11 @@ class CredentialResolver:
                 ensure_log_redaction()
             started = time.perf_counter()
             try:
-                credential = self.source.fetch(request, identity)
+                if self._shared is None:
+                    credential = self.source.fetch(request, identity)
+                else:  # the shared tier answers, or fetches once for the fleet
+                    credential = self._shared.fetch(flight.key, request, identity,
+                                                    self.source.fetch)
             finally:
                 flight.upstream_s = time.perf_counter() - started
             secret = credential.secret

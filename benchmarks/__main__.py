@@ -46,6 +46,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "stampede": (_module("stampede"), True),
     "rotation": (_module("rotation"), True),
     "httpx_overhead": (_module("httpx_overhead"), True),
+    "fleet": (_module("fleet"), True),
     "redaction": (_redaction, False),
     "memory": (_module("memory"), False),
 }

@@ -59,6 +59,7 @@ PACKAGES = (
     "moto",
     "cachetools",
     "strands-agents",
+    "redis",
 )
 
 

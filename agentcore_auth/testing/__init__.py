@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._env import DEFAULT_RETURN_URL, DEFAULT_WORKLOAD, GRANT_SERVICE, LocalAgentCore
     from ._helpers import ManualClock, fake_aws_environ
+    from ._redis import LocalRedis
     from ._secrets import SERVICE_PRINCIPAL
 
 __all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "SERVICE_PRINCIPAL",
-           "LocalAgentCore", "ManualClock", "fake_aws_environ"]
+           "LocalAgentCore", "LocalRedis", "ManualClock", "fake_aws_environ"]
 
 _LAZY = {
     "DEFAULT_RETURN_URL": "._env",
     "DEFAULT_WORKLOAD": "._env",
     "LocalAgentCore": "._env",
     "ManualClock": "._helpers",
+    "LocalRedis": "._redis",
     "fake_aws_environ": "._helpers",
     "GRANT_SERVICE": "._env",
     "SERVICE_PRINCIPAL": "._secrets",

@@ -1,0 +1,132 @@
+"""One resolver's binding to the shared tier: which local entries hold which shared names."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
+
+from .._credential import Credential, CredentialRequest
+from .._identity import Identity
+from .._secret import Secret
+from .._shared import SourceFetch
+
+if TYPE_CHECKING:
+    from .._cache import CredentialCache
+    from ._crypto import FleetKeys
+    from ._redis import RedisSharedCache
+
+__all__ = ["Attachment"]
+
+
+class Attachment:
+    """Implements :class:`agentcore_auth._shared.SharedAttachment` for one resolver.
+
+    It remembers, for each local entry filled through the shared tier, the shared
+    name and the value handed out (bounded, least recently filled go first), so a
+    drop notice from the fleet can compare-and-invalidate exactly those entries.
+    """
+
+    def __init__(
+        self,
+        owner: RedisSharedCache,
+        cache: CredentialCache,
+        *,
+        ttl: float,
+        expiry_skew: float,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.owner = owner
+        self.ttl = ttl
+        self.expiry_skew = expiry_skew
+        self._cache: CredentialCache | None = cache
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self._local: OrderedDict[Hashable, tuple[str, Secret]] = OrderedDict()
+        self._by_name: dict[str, set[Hashable]] = {}
+
+    def __repr__(self) -> str:
+        return f"Attachment(entries={len(self._local)}, ttl={self.ttl})"
+
+    # --- the SharedAttachment protocol -------------------------------------------------
+
+    def fetch(
+        self,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+    ) -> Credential:
+        """See :meth:`RedisSharedCache._fetch`."""
+        return self.owner._fetch(self, local_key, request, identity, source_fetch)
+
+    def invalidated(self, secret: Secret) -> None:
+        """Drop ``secret`` fleet-wide (in the background) if it came through the tier."""
+        with self._lock:
+            known = self._local.get(secret._origin)
+        if known is not None and known[1] == secret:
+            self.owner._refused_here(known[0], secret)
+
+    def invalidated_provider(self, provider_name: str, value: Secret | None) -> None:
+        """Drop fleet-wide every value of ``provider_name`` this resolver got (or ``value``)."""
+        with self._lock:
+            doomed = [
+                (name, secret)
+                for name, secret in self._local.values()
+                if secret.name == provider_name and (value is None or secret == value)
+            ]
+        for name, secret in doomed:
+            self.owner._refused_here(name, secret)
+
+    def detach(self) -> None:
+        """Forget the resolver's cache; the owner stops sending it drops."""
+        with self._lock:
+            self._cache = None
+            self._local.clear()
+            self._by_name.clear()
+        self.owner._detach(self)
+
+    # --- used by the owner ---------------------------------------------------------------
+
+    def remember(self, local_key: Hashable, name: str, secret: Secret) -> None:
+        """``local_key`` is being filled with ``secret``, known fleet-wide as ``name``."""
+        with self._lock:
+            old = self._local.pop(local_key, None)
+            if old is not None:
+                self._forget_name(old[0], local_key)
+            self._local[local_key] = (name, secret)
+            self._by_name.setdefault(name, set()).add(local_key)
+            while len(self._local) > self._max:
+                key, (old_name, _) = self._local.popitem(last=False)
+                self._forget_name(old_name, key)
+
+    def drop(self, name: str, tag: str, keys: FleetKeys) -> int:
+        """Compare-and-invalidate the local entries of ``name`` holding the value ``tag``."""
+        with self._lock:
+            cache = self._cache
+            held = [(k, self._local[k][1]) for k in self._by_name.get(name, ())]
+        if cache is None:
+            return 0
+        dropped = 0
+        for local_key, secret in held:
+            if keys.tag(secret.reveal()) == tag:
+                dropped += int(cache.invalidate(local_key, if_value=secret))
+        return dropped
+
+    def drop_all(self) -> int:
+        """Compare-and-invalidate every local entry filled through the tier (a resync)."""
+        with self._lock:
+            cache = self._cache
+            held = [(k, secret) for k, (_, secret) in self._local.items()]
+        if cache is None:
+            return 0
+        return sum(int(cache.invalidate(k, if_value=secret)) for k, secret in held)
+
+    def _forget_name(self, name: str, local_key: Hashable) -> None:
+        keys = self._by_name.get(name)
+        if keys is not None:
+            keys.discard(local_key)
+            if not keys:
+                del self._by_name[name]
+

@@ -1,0 +1,232 @@
+"""The miss path of RedisSharedCache: the store, the fleet-wide lock, or the source.
+
+A local miss reads the value; if absent it takes the lock (``SET NX PX``) and
+fetches, or waits for the holder's notice (no polling), bounded by the lease. A
+live holder renews its lease while its fetch runs, so a dead one costs one lease.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections.abc import Hashable
+from typing import Any
+
+from .._credential import Credential, CredentialRequest
+from .._identity import Identity
+from .._secret import Secret
+from .._shared import SourceFetch
+from ._attach import Attachment
+from ._base import DownError, fleet_name, logger
+from ._crypto import FleetKeys, Record, UndecryptableError
+from ._notices import Notices
+
+__all__ = ["CAD_LOCK_SCRIPT", "CAD_VALUE_SCRIPT", "RENEW_LOCK_SCRIPT", "Flights"]
+
+#: Compare-and-delete: drop a value only while it still holds the refused one.
+CAD_VALUE_SCRIPT = """
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 16) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+#: Release a lock only while we still hold it (its lease may have passed to another).
+CAD_LOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+#: Extend a lock's lease only while we still hold it.
+RENEW_LOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class Flights(Notices):
+    """Filling local misses through the store (a part of RedisSharedCache)."""
+
+    _cad_value: Any
+    _cad_lock: Any
+    _renew_lock: Any
+
+    def _fetch(
+        self,
+        att: Attachment,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+    ) -> Credential:
+        """A local miss: from the store, after another process's fetch, or fetched here."""
+        keys = self._usable_keys()
+        fetched: list[Credential] = []
+        if keys is not None:
+            name = fleet_name(keys, request, identity)
+            try:
+                return self._through(
+                    att, keys, name, local_key, request, identity, source_fetch, fetched
+                )
+            except DownError:
+                if fetched:  # we fetched, then lost the store: the value is good
+                    return fetched[0]
+        self._counts.add("fallbacks")
+        credential = source_fetch(request, identity)
+        keys = self._keys.peek()
+        if keys is not None:  # so that a 401 on it still reaches the fleet, late if need be
+            att.remember(local_key, fleet_name(keys, request, identity), credential.secret)
+        return credential
+
+    def _through(
+        self,
+        att: Attachment,
+        keys: FleetKeys,
+        name: str,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+        fetched: list[Credential],
+    ) -> Credential:
+        began = time.monotonic()
+        deadline = began + self._wait_timeout
+        waiter = self._add_waiter(name)  # before the first read: no notice slips past
+        waited = False
+        try:
+            while True:
+                if not request.force_authentication:
+                    found = self._read(att, keys, name)
+                    if found is not None:
+                        att.remember(local_key, name, found.secret)
+                        return found
+                if not waited:
+                    self._counts.add("shared_misses")
+                token = os.urandom(16).hex()
+                if self._op(functools.partial(
+                    self._redis.set, self._lock_key(name), token, nx=True, px=self._lease_ms
+                )):
+                    return self._lead(att, keys, name, token, local_key, request, identity,
+                                      source_fetch, fetched)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self._counts.add("wait_timeouts")
+                    logger.warning(
+                        "waited %.1fs for another process to fetch %s; fetching here",
+                        self._wait_timeout,
+                        request.provider_name,
+                    )
+                    raise DownError
+                if not waited:
+                    self._counts.add("lock_waits")
+                    waited = True
+                lease_ms = self._op(lambda: self._redis.pttl(self._lock_key(name)))
+                # Woken by the holder's notice; else when its lease ends. Unsubscribed
+                # (the listener reconnecting), look again every 100 ms.
+                wait = lease_ms / 1000 + 0.005 if lease_ms and lease_ms > 0 else 0.005
+                if not self._subscribed.is_set():
+                    wait = min(wait, 0.1)
+                waiter.wait(min(remaining, wait))
+                waiter.clear()
+                if self._fetch_failed.get(name, 0.0) >= began:
+                    # The holder's fetch failed (the source throttled or down): fetch here
+                    # at once, as without the tier, rather than queue behind each other.
+                    raise DownError
+        finally:
+            self._remove_waiter(name, waiter)
+
+    def _lead(
+        self,
+        att: Attachment,
+        keys: FleetKeys,
+        name: str,
+        token: str,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+        fetched: list[Credential],
+    ) -> Credential:
+        """We hold the fleet's lock: fetch once, store it, let the others go."""
+        notice = "fail"
+        done = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew, args=(name, token, done), name="agentcore-auth-fleet-lease",
+            daemon=True,
+        )
+        renewer.start()
+        try:
+            if not request.force_authentication:
+                found = self._read(att, keys, name)  # filled between our read and our lock
+                if found is not None:
+                    att.remember(local_key, name, found.secret)
+                    return found
+            credential = source_fetch(request, identity)  # its errors reach the caller
+            fetched.append(credential)
+            notice = "free"
+            self._counts.add("source_fetches")
+            att.remember(local_key, name, credential.secret)
+            try:
+                if self._write(att, keys, name, credential):
+                    notice = "fill"
+            except DownError:
+                pass
+            return credential
+        finally:
+            done.set()
+            try:
+                self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
+                self._op(lambda: self._redis.publish(self._channel, f"{notice} {name}"))
+            except DownError:
+                pass
+
+    def _renew(self, name: str, token: str, done: threading.Event) -> None:
+        """Keep the lease while our fetch runs; a crash stops this, and the lease runs out."""
+        renew = functools.partial(
+            self._renew_lock, keys=[self._lock_key(name)], args=[token, self._lease_ms]
+        )
+        # Four times per lease: a renewal may be late when the process is starved.
+        while not done.wait(self._lease_ms / 4000):
+            try:
+                if not self._op(renew):
+                    return  # lost (the store restarted): the fetch still completes
+            except DownError:
+                return
+
+    def _read(self, att: Attachment, keys: FleetKeys, name: str) -> Credential | None:
+        blob = self._op(lambda: self._redis.get(self._value_key(name)))
+        if blob is None:
+            return None
+        tag, sealed = blob[:16], blob[16:]
+        try:
+            record = keys.open(name, sealed)
+        except UndecryptableError:
+            self._counts.add("undecryptable")
+            self._keys.reset(keys)
+            return None
+        refused_at = self._refused.get(name, {}).get(tag.hex())
+        if refused_at is not None and record.filled_at <= refused_at:
+            # Refused here or by another process, and the drop has not landed yet.
+            self._counts.add("refused_reads")
+            self._op(lambda: self._cad_value(keys=[self._value_key(name)], args=[tag]))
+            return None
+        if record.fresh_until <= time.time():
+            return None
+        self._counts.add("shared_hits")
+        # The local entry expires when the shared one does (the cache subtracts the skew).
+        return Credential(
+            Secret(record.value, name=record.name), expires_at=record.fresh_until + att.expiry_skew
+        )
+
+    def _write(self, att: Attachment, keys: FleetKeys, name: str, credential: Credential) -> bool:
+        now = time.time()
+        lifetime = att.ttl
+        if credential.expires_at is not None:
+            lifetime = min(lifetime, credential.expires_at - now - att.expiry_skew)
+        if lifetime <= 0:
+            return False
+        secret = credential.secret
+        record = Record(secret.reveal(), secret.name, now, now + lifetime, credential.expires_at)
+        blob = bytes.fromhex(keys.tag(secret.reveal())) + keys.seal(name, record)
+        px = max(1, int(lifetime * 1000))
+        self._op(lambda: self._redis.set(self._value_key(name), blob, px=px))
+        return True

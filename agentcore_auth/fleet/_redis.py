@@ -1,0 +1,262 @@
+"""RedisSharedCache: a fleet-wide tier on Valkey / Redis behind each process's own cache.
+
+Store layout, every name a keyed hash (see :mod:`._crypto`):
+
+- ``<prefix>v:<name>``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
+  (``PX``) when every process must stop serving it;
+- ``<prefix>l:<name>``: the fleet-wide fetch lock, a random token with a lease;
+- ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
+- channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` notices.
+
+A local miss reads the value; if absent it takes the lock and fetches, or waits
+for the ``fill`` notice (no polling), bounded by the lease, so a lock holder that
+dies only costs one lease (a live holder renews it). If the holder's fetch fails,
+its waiters fetch at once, each for itself, as they would without the tier. A 401
+compare-and-deletes the value (a Lua script comparing the tag) and publishes
+``drop``, and every process compare-and-invalidates its own copy. Any store
+error makes the process local-only for ``retry_interval`` seconds, with one
+warning per outage and counters.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import ConfigurationError
+from ._attach import Attachment
+from ._base import kms_client as kms_client_factory
+from ._base import safe_url
+from ._flight import CAD_LOCK_SCRIPT, CAD_VALUE_SCRIPT, RENEW_LOCK_SCRIPT, Flights
+from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
+from ._notices import CAD_PUBLISH_SCRIPT
+from ._stats import Counters, FleetStats
+
+if TYPE_CHECKING:
+    from .._cache import CredentialCache
+    from .._shared import SharedCache
+
+    def _conforms(cache: RedisSharedCache) -> SharedCache:  # what shared_cache= takes
+        return cache
+
+__all__ = ["RedisSharedCache"]
+
+
+class RedisSharedCache(Flights):
+    """A shared credential tier on Valkey / Redis (ElastiCache, MemoryDB) for a fleet.
+
+    Give it to every process's resolver: ``CredentialResolver(source,
+    shared_cache=RedisSharedCache(url, kms_key_id=...))``. The in-process cache
+    stays first (a hit never touches the network); a local miss is answered from
+    the store, or fetched by exactly one process of the fleet while the others wait
+    for it; ``resolver.invalidate(secret)`` after a 401 drops the value fleet-wide.
+    Values are encrypted (AES-256-GCM) and named by keyed hashes: the store never
+    holds a value, token, user id or cache key in clear. If the store is down or
+    slow, every process carries on local-only (one warning per outage, counted in
+    :attr:`stats`); a tool call never fails because of this tier.
+
+    Args:
+        url: ``redis://``, ``rediss://`` (TLS, as ElastiCache with in-transit
+            encryption) or ``unix://``; credentials in the URL are never logged.
+        data_key: a 32-byte key, for development and tests.
+        kms_key_id: a KMS key id or ARN whose data key encrypts the values
+            (production); needs ``kms:GenerateDataKey`` and ``kms:Decrypt``.
+        kms_client: a boto3 KMS client (default: ``boto3.client("kms")``).
+        prefix: prepended to every store name; give fleets sharing a store their own.
+        lock_lease: seconds after which the fleet-wide fetch lock of a process that
+            stopped renewing it (crashed, or cut off) passes to another.
+        wait_timeout: longest a process waits for other processes' fetches before
+            fetching itself (default 30 s). A holder renews its lease while its fetch
+            runs, so a slow upstream is waited for, and a dead holder costs one lease.
+        op_timeout: socket timeout of each store operation, in seconds.
+        connect_timeout: connection timeout, in seconds.
+        retry_interval: after a store error, seconds of local-only operation before
+            the store is tried again.
+        client: a ready ``redis.Redis`` client instead of ``url`` options (its
+            timeouts are then yours to bound), e.g. with a ``credential_provider``
+            for ElastiCache IAM authentication.
+
+    Make it after forking (a pre-fork server's ``post_fork`` hook): its listener
+    thread does not survive a fork.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        data_key: bytes | None = None,
+        kms_key_id: str | None = None,
+        kms_client: Any = None,
+        prefix: str = "agentcore-auth:",
+        lock_lease: float = 10.0,
+        wait_timeout: float | None = None,
+        op_timeout: float = 0.25,
+        connect_timeout: float = 0.5,
+        retry_interval: float = 5.0,
+        client: Any = None,
+    ) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise ConfigurationError(
+                "RedisSharedCache needs redis-py and cryptography: "
+                "pip install 'agentcore-auth[redis]'"
+            ) from None
+        if (data_key is None) == (kms_key_id is None):
+            raise ConfigurationError(
+                "RedisSharedCache needs exactly one of data_key= (32 bytes, for development) "
+                "or kms_key_id= (a KMS key whose data key encrypts the shared values)"
+            )
+        if data_key is not None and (not isinstance(data_key, bytes) or len(data_key) != 32):
+            raise ConfigurationError(
+                "data_key must be 32 random bytes (e.g. os.urandom(32)), the same in every "
+                "process of the fleet"
+            )
+        if kms_key_id is not None and (not isinstance(kms_key_id, str) or not kms_key_id):
+            raise ConfigurationError("kms_key_id must be a KMS key id, ARN or alias")
+        for what, value in (
+            ("lock_lease", lock_lease),
+            ("op_timeout", op_timeout),
+            ("connect_timeout", connect_timeout),
+            ("retry_interval", retry_interval),
+            ("wait_timeout", 30.0 if wait_timeout is None else wait_timeout),
+        ):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not value > 0:
+                raise ConfigurationError(f"{what} must be a number of seconds > 0, not {value!r}")
+        if not isinstance(prefix, str):
+            raise ConfigurationError("prefix must be a string, e.g. 'agentcore-auth:'")
+        self._where = safe_url(url)
+        if client is None:
+            try:
+                client = redis.Redis.from_url(
+                    url,
+                    socket_timeout=op_timeout,
+                    socket_connect_timeout=connect_timeout,
+                    retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+                    health_check_interval=30,
+                )
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"url {self._where!r} is not a Redis URL: use redis://host:6379/0, "
+                    f"rediss://host:6379/0 or unix:///path/to/socket ({exc})"
+                ) from None
+        self._redis = client
+        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._lost = redis.exceptions.ConnectionError
+        self._prefix = prefix
+        self._channel = prefix + "events"
+        self._lease_ms = max(1, int(lock_lease * 1000))
+        self._wait_timeout = 30.0 if wait_timeout is None else wait_timeout
+        self._retry_interval = retry_interval
+        self._keys: LocalKeys | KmsKeys
+        if data_key is not None:
+            self._keys = LocalKeys(data_key)
+        else:
+            assert kms_key_id is not None
+            self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: kms_client_factory(kms_client))
+        self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
+        self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
+        self._cad_lock = client.register_script(CAD_LOCK_SCRIPT)
+        self._renew_lock = client.register_script(RENEW_LOCK_SCRIPT)
+        self._counts = Counters()
+        self._lock = threading.Lock()
+        self._attached: list[Attachment] = []
+        self._waiters: dict[str, list[threading.Event]] = {}
+        self._fetch_failed: dict[str, float] = {}  # name -> when a holder's fetch failed
+        self._refused: dict[str, dict[str, float]] = {}  # name -> tag -> epoch refused
+        self._pending: dict[tuple[str, str], float] = {}  # drops to send once back
+        self._down_until = 0.0
+        self._down_since: float | None = None
+        self._stop = threading.Event()
+        self._subscribed = threading.Event()
+        self._first_try = threading.Event()  # the listener tried once (either way)
+        self._listener: threading.Thread | None = None
+        self._jobs = ThreadPoolExecutor(1, "agentcore-auth-fleet")
+
+    def __repr__(self) -> str:
+        state = "down" if self._down_since is not None else "up"
+        return f"RedisSharedCache({self._where!r}, prefix={self._prefix!r}, {state})"
+
+    @property
+    def stats(self) -> FleetStats:
+        """Counters since this object was made (a snapshot)."""
+        return self._counts.snapshot()
+
+    @property
+    def available(self) -> bool:
+        """False while the store is treated as down (local-only operation)."""
+        return self._down_since is None
+
+    def check(self) -> None:
+        """Reach the store and get the fleet key now, or raise a ConfigurationError saying why.
+
+        For start-up checks; resolution itself never raises because of this tier.
+        """
+        try:
+            self._redis.ping()
+            self._keys.get(self._redis)
+        except KeyUnavailableError as exc:
+            raise ConfigurationError(str(exc)) from None
+        except self._errors as exc:
+            raise ConfigurationError(
+                f"the shared cache at {self._where} is unreachable ({type(exc).__name__}): "
+                "check the URL, the security group / network path and the server"
+            ) from None
+        self._ok()
+
+    async def acheck(self) -> None:
+        """Async twin of :meth:`check` (runs it in a thread)."""
+        import asyncio
+
+        await asyncio.to_thread(self.check)
+
+    def close(self) -> None:
+        """Stop the listener thread and close the connections."""
+        self._stop.set()
+        listener = self._listener
+        if listener is not None:
+            listener.join(timeout=2.0)
+        self._jobs.shutdown(wait=True)
+        try:
+            self._redis.close()
+        except self._errors:
+            pass
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close` (runs it in a thread)."""
+        import asyncio
+
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> RedisSharedCache:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- SharedCache protocol ----------------------------------------------------------
+
+    def attach(self, cache: CredentialCache, *, ttl: float, expiry_skew: float) -> Attachment:
+        """Bind a resolver's cache (see :class:`agentcore_auth._shared.SharedCache`)."""
+        attachment = Attachment(self, cache, ttl=ttl, expiry_skew=expiry_skew)
+        with self._lock:
+            self._attached.append(attachment)
+            start = self._listener is None
+            if start:
+                self._listener = threading.Thread(
+                    target=self._listen, name="agentcore-auth-fleet-listener", daemon=True
+                )
+        if start:
+            assert self._listener is not None
+            self._listener.start()
+            # A cold start stampedes at once: be subscribed before the first wait
+            # (a store that is down fails this quickly; a silent one costs a timeout).
+            self._first_try.wait(timeout=2.0)
+        return attachment
+
+    def _detach(self, attachment: Attachment) -> None:
+        with self._lock:
+            if attachment in self._attached:
+                self._attached.remove(attachment)

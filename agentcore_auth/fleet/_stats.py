@@ -1,0 +1,66 @@
+"""Counters of the shared tier."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields
+
+__all__ = ["Counters", "FleetStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetStats:
+    """What one process's shared tier did since it was made (a snapshot).
+
+    Attributes:
+        shared_hits: local misses answered from the shared tier.
+        shared_misses: lookups that found nothing usable there.
+        source_fetches: upstream calls this process made as the fleet's lock holder.
+        lock_waits: local misses that waited for another process's fetch.
+        wait_timeouts: waits that gave up (``wait_timeout``) and fetched alone.
+        fallbacks: upstream calls made local-only, the shared tier being unusable.
+        invalidations_sent: refused values this process dropped fleet-wide.
+        invalidations_received: drop notices received from the fleet.
+        local_drops: local entries dropped because another process saw them refused.
+        refused_reads: shared values ignored because they had been refused.
+        undecryptable: shared records that did not open with this fleet key.
+        errors: store operations that failed (timeouts, connection errors).
+        outages: times the store became unusable (each logged once, as a warning).
+        replayed: invalidations sent late, once the store was back.
+        resyncs: reconnections of the notice listener, after which the local entries
+            that came through the store were dropped (notices may have been missed).
+    """
+
+    shared_hits: int = 0
+    shared_misses: int = 0
+    source_fetches: int = 0
+    lock_waits: int = 0
+    wait_timeouts: int = 0
+    fallbacks: int = 0
+    invalidations_sent: int = 0
+    invalidations_received: int = 0
+    local_drops: int = 0
+    refused_reads: int = 0
+    undecryptable: int = 0
+    errors: int = 0
+    outages: int = 0
+    replayed: int = 0
+    resyncs: int = 0
+
+
+class Counters:
+    """Thread-safe counters behind :class:`FleetStats`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys((f.name for f in fields(FleetStats)), 0)
+
+    def add(self, name: str, n: int = 1) -> None:
+        """Add ``n`` to counter ``name``."""
+        with self._lock:
+            self._counts[name] += n
+
+    def snapshot(self) -> FleetStats:
+        """The counters now."""
+        with self._lock:
+            return FleetStats(**self._counts)
