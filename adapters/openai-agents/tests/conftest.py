@@ -1,4 +1,4 @@
-"""Set-up for the OpenAI Agents SDK adapter's tests: a clean AWS environment and the emulator fixture.
+"""Set-up for the OpenAI Agents SDK adapter's tests: a clean AWS environment, the emulator.
 
 This directory is not under ``tests/``, so nothing from ``tests/conftest.py`` applies.
 """
