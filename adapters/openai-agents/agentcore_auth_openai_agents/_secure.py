@@ -103,7 +103,7 @@ def secure(agent_or_tool: T, *, sessions: ConsentSessions | None = None,
     if isinstance(agent_or_tool, Agent):
         tools = [_secure_tool(t, keys, sessions, redactor) if isinstance(t, FunctionTool) else t
                  for t in agent_or_tool.tools]
-        return agent_or_tool.clone(tools=tools)  # type: ignore[return-value]
+        return agent_or_tool.clone(tools=tools)
     raise TypeError(f"secure() takes an agents.Agent or a FunctionTool, not "
                     f"{type(agent_or_tool).__name__}")
 
