@@ -131,3 +131,17 @@ async def test_no_consent_needed_no_approval_and_own_approvals_kept(files: Any,
     _, result = await own.start(Ctx(user_id="gus"))
     (item,) = result.interruptions
     assert consent_requests(result) == []  # the app's own approval, not a consent
+
+
+async def test_approved_before_consent_fails_the_call_without_the_link(files: Any,
+                                                                       spans: Spans) -> None:
+    """Approved though the user never consented: the call fails; the model gets no link."""
+    h = Harness(files)
+    agent, result = await h.start(Ctx(user_id="fay"))
+    (request,) = consent_requests(result)
+    state = result.to_state()
+    request.approve(state)
+    resumed = await Runner.run(agent, state, context=Ctx(user_id="fay"), run_config=CONFIG)
+    assert output(resumed).startswith("An error occurred") and h.calls == []
+    assert request.authorization_url not in h.seen()
+    assert request.authorization_url not in spans.text()

@@ -139,3 +139,25 @@ def test_a_run_without_deferred_output_type_is_refused_by_pydantic_ai(files: Any
     with pytest.raises(Exception, match="DeferredToolRequests"):  # noqa: PT011 - its UserError
         agent.run_sync("files", deps=Deps(user_id="dora"))
     assert DeferredToolRequests  # the type to add
+
+
+def test_a_sync_tool_runs_in_a_worker_thread_as_the_caller(files: Any) -> None:
+    """pydantic-ai runs sync tools in a worker thread: the identity still reaches them."""
+    from agentcore_auth import requires_access_token
+
+    files.consent("hal")
+    seen: list[str | None] = []
+
+    @requires_access_token(provider_name=files.provider, scopes=["files"],
+                           auth_flow="USER_FEDERATION", callback_url=files.return_url,
+                           resolver=files.resolver)
+    def whoami(*, access_token: str) -> str:
+        """Who the token is for."""
+        identity = current_identity()
+        seen.append(identity.user_id if identity else None)
+        return "ok"
+
+    agent = Agent(Script(call("whoami")).model, deps_type=Deps, tools=[Tool(whoami)],
+                  capabilities=[AgentCoreAuthCapability()])
+    agent.run_sync("who?", deps=Deps(user_id="hal"))
+    assert seen == ["hal"]
