@@ -123,3 +123,25 @@ async def test_the_sdk_argument_handling_and_secure_of_one_tool(weather: Any,
     assert output.startswith("An error occurred") and weather.key not in output
     with pytest.raises(TypeError, match="secure"):
         secure(function_tool)  # type: ignore[type-var]
+
+
+async def test_a_sync_tool_runs_as_the_caller(files: Any, spans: Spans) -> None:
+    """A sync function tool (the SDK may run it in a worker thread) still runs as the caller."""
+    from agentcore_auth import requires_access_token
+
+    files.consent("hal")
+    seen: list[str | None] = []
+
+    @function_tool
+    @requires_access_token(provider_name=files.provider, scopes=["files"],
+                           auth_flow="USER_FEDERATION", callback_url=files.return_url,
+                           resolver=files.resolver)
+    def whoami(*, access_token: str) -> str:
+        """Who the token is for."""
+        identity = current_identity()
+        seen.append(identity.user_id if identity else None)
+        return "ok"
+
+    agent = secure(Agent(name="a", model=ScriptedModel(call("whoami")), tools=[whoami]))
+    result = await Runner.run(agent, "who?", context=Ctx(user_id="hal"))
+    assert seen == ["hal"] and not result.interruptions
