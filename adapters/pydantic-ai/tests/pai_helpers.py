@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,6 +16,18 @@ from pydantic_ai.capabilities import Instrumentation
 from pydantic_ai.models.instrumented import InstrumentationSettings
 
 from agentcore_auth import requires_access_token, requires_api_key
+
+
+def encodings(value: str) -> set[str]:
+    """Encodings of ``value`` computed here, independently of the library's redactor."""
+    data = value.encode()
+    return {value, json.dumps(value)[1:-1], quote(value, safe=""), data.hex(),
+            base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode().rstrip("=")}
+
+
+def leaks(value: str, *texts: str) -> list[str]:
+    """Every encoding of ``value`` found in ``texts``."""
+    return [e for e in encodings(value) for text in texts if e in text]
 
 
 @dataclass
