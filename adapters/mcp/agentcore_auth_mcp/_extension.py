@@ -68,7 +68,8 @@ class AgentCoreAuthExtension(AuthCore, Extension):
         if result.is_error and not identity:
             result = result.model_copy(update={"content": [
                 *result.content, TextContent(type="text", text=NO_IDENTITY)]})
-        return self.scrub(result)
+        scrubbed: CallToolResult = self.scrub(result)
+        return scrubbed
 
 
 def _caller(ctx: ServerRequestContext[Any, Any]) -> Caller:

@@ -12,8 +12,12 @@ from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 from mcp.shared.exceptions import UrlElicitationRequiredError
 
-from agentcore_auth import AuthorizationRequiredError, CredentialRejectedError, CredentialResolver
-from agentcore_auth import Redactor
+from agentcore_auth import (
+    AuthorizationRequiredError,
+    CredentialRejectedError,
+    CredentialResolver,
+    Redactor,
+)
 from agentcore_auth.integration import (
     ConsentSessions,
     consent_handler,
@@ -27,7 +31,7 @@ from ._core import AuthCore, Caller, IdentityMapping, url_elicitation
 from ._extension import NO_IDENTITY
 
 
-class _ConsentPending(ToolError):
+class _ConsentPendingError(ToolError):
     """Carries the elicitation out of FastMCP's tool runner (logged at DEBUG, no traceback)."""
 
     def __init__(self, elicitation: UrlElicitationRequiredError) -> None:
@@ -36,7 +40,7 @@ class _ConsentPending(ToolError):
 
 
 def _pending(pending: AuthorizationRequiredError) -> BaseException:
-    return _ConsentPending(url_elicitation(pending))
+    return _ConsentPendingError(url_elicitation(pending))
 
 
 class AgentCoreAuthMiddleware(AuthCore, Middleware):
@@ -76,7 +80,7 @@ class AgentCoreAuthMiddleware(AuthCore, Middleware):
                     return self.scrub(await call_next(context))  # type: ignore[no-any-return]
             except Exception as exc:  # noqa: BLE001 - sorted out below
                 failure = exc
-            consent = find_exception(failure, _ConsentPending)
+            consent = find_exception(failure, _ConsentPendingError)
             if consent is not None:
                 await self.remember(failure, identity)
                 raise consent.elicitation from None

@@ -52,11 +52,18 @@ def tools(files: Any, weather: Any, calls: list[str]) -> list[Any]:
         response.raise_for_status()
         return f"{city}: sunny; {response.text}"
 
+    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver,
+                      reject_exceptions=(PermissionError,))
+    def refused(*, api_key: str) -> str:
+        """An API that refuses every key (and quotes it in its error)."""
+        calls.append("refused")
+        raise PermissionError(f"the API refused key {api_key}")
+
     def ping() -> str:
         """No credentials."""
         return "pong"
 
-    return [my_files, forecast, ping]
+    return [my_files, forecast, refused, ping]
 
 
 def _verify(env: Any, token: str) -> dict[str, Any] | None:
@@ -76,7 +83,8 @@ def signed_in_user(env: Any) -> Any:
     return identify
 
 
-def sdk_server(files: Any, weather: Any, calls: list[str], **options: Any) -> tuple[Any, Any]:
+def sdk_server(files: Any, weather: Any, calls: list[str], *, authenticated: bool = True,
+               **options: Any) -> tuple[Any, Any]:
     from mcp.server.auth.provider import AccessToken
     from mcp.server.auth.settings import AuthSettings
     from mcp.server.mcpserver import MCPServer
@@ -90,16 +98,18 @@ def sdk_server(files: Any, weather: Any, calls: list[str], **options: Any) -> tu
                 token=token, client_id="tests", scopes=[], subject=claims.get("sub"))
 
     auth = AgentCoreAuthExtension(files.resolver, **options)
-    server = MCPServer("files", token_verifier=Verifier(), extensions=[auth], auth=AuthSettings(
-        issuer_url=env.oauth_issuer, resource_server_url="http://127.0.0.1/mcp",
-        validate_token_resource=False))
+    settings = AuthSettings(issuer_url=env.oauth_issuer, resource_server_url="http://127.0.0.1/mcp",
+                            validate_token_resource=False)
+    server = MCPServer("files", token_verifier=Verifier() if authenticated else None,
+                       extensions=[auth], auth=settings if authenticated else None)
     for fn in tools(files, weather, calls):
         server.tool()(fn)
     server.custom_route("/oauth/return", ["GET"])(auth.return_url_handler(signed_in_user(env)))
     return auth, server.streamable_http_app()
 
 
-def fastmcp_server(files: Any, weather: Any, calls: list[str], **options: Any) -> tuple[Any, Any]:
+def fastmcp_server(files: Any, weather: Any, calls: list[str], *, authenticated: bool = True,
+                   **options: Any) -> tuple[Any, Any]:
     from fastmcp import FastMCP
     from fastmcp.server.auth import AccessToken, TokenVerifier
 
@@ -112,7 +122,7 @@ def fastmcp_server(files: Any, weather: Any, calls: list[str], **options: Any) -
                 token=token, client_id="tests", scopes=[], subject=claims.get("sub"))
 
     auth = AgentCoreAuthMiddleware(files.resolver, **options)
-    server = FastMCP("files", auth=Verifier(), middleware=[auth])
+    server = FastMCP("files", auth=Verifier() if authenticated else None, middleware=[auth])
     for fn in tools(files, weather, calls):
         server.tool()(fn)
     server.custom_route("/oauth/return", ["GET"])(auth.return_url_handler(signed_in_user(env)))

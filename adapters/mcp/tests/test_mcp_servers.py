@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -32,6 +33,13 @@ async def elicitation(session: Any) -> dict[str, Any]:
     return found  # type: ignore[no-any-return]
 
 
+async def back(base: str, session_id: str, jwt: str) -> httpx.Response:
+    """The browser landing on the server's return URL, signed in as ``jwt``'s user."""
+    async with httpx.AsyncClient() as browser:
+        return await browser.get(f"{base}/oauth/return", params={"session_id": session_id},
+                                 headers={"Authorization": f"Bearer {jwt}"})
+
+
 async def test_two_users_consent_by_url_elicitation_and_get_their_own_tokens(
         kind: str, files: Any, weather: Any, server_logs: Any) -> None:
     """-32042 with a working URL; consent at the IdP; return URL as that user; retry works."""
@@ -43,20 +51,17 @@ async def test_two_users_consent_by_url_elicitation_and_get_their_own_tokens(
             async with connect(base, jwts[name]) as session:
                 asked = await elicitation(session)
                 session_id = await asyncio.to_thread(files.browse, asked["url"])
-                async with httpx.AsyncClient() as browser:
-                    other = "ben" if name == "ann" else "ann"
-                    refused = await browser.get(f"{base}/oauth/return", params={
-                        "session_id": session_id}, headers={"Authorization": f"Bearer {jwts[other]}"})
-                    assert refused.status_code == 403, refused.text
-                    done = await browser.get(f"{base}/oauth/return", params={
-                        "session_id": session_id}, headers={"Authorization": f"Bearer {jwts[name]}"})
-                    assert done.status_code == 200, done.text
+                other = "ben" if name == "ann" else "ann"
+                refused = await back(base, session_id, jwts[other])
+                assert refused.status_code == 403, refused.text
+                done = await back(base, session_id, jwts[name])
+                assert done.status_code == 200, done.text
                 result = await session.call_tool("my_files", {})
                 assert not result.is_error, result
                 return asked, result.model_dump()
 
         results = await asyncio.gather(user("ann"), user("ben"))
-    for name, (asked, result) in zip(("ann", "ben"), results, strict=True):
+    for name, (_, result) in zip(("ann", "ben"), results, strict=True):
         body = json.loads(result["content"][0]["text"])
         assert body["sub"] == name and body["credential"].startswith("[REDACTED")
         structured = result["structured_content"]
@@ -82,3 +87,59 @@ async def test_tool_schemas_have_no_credential_parameter(kind: str, files: Any,
     assert listed["my_files"].input_schema.get("properties", {}) == {}
     text = json.dumps([t.model_dump() for t in listed.values()])
     assert "api_key" not in text and "access_token" not in text
+
+
+async def test_no_identity_gets_a_clear_tool_error_not_a_token(kind: str, files: Any,
+                                                               weather: Any) -> None:
+    """A server without auth: the user-bound tool is refused, naming what is missing."""
+    calls: list[str] = []
+    files.consent("someone")  # a token in the vault that nobody else may get
+    _, app = BUILD[kind](files, weather, calls, authenticated=False)
+    with serve(app) as base:
+        async with connect(base, None) as session:
+            result = await session.call_tool("my_files", {})
+            assert (await session.call_tool("ping", {})).content[0].text == "pong"
+    assert result.is_error
+    text = " ".join(c.text for c in result.content)
+    assert "no caller identity" in text and "bearer token" in text
+    assert calls == []
+
+
+async def test_api_key_results_are_scrubbed_and_rotation_is_refetched(
+        kind: str, files: Any, weather: Any, server_logs: Any) -> None:
+    """The API echoes the key: the client sees it redacted; after a rotation one refetch."""
+    calls: list[str] = []
+    old = weather.key
+    _, app = BUILD[kind](files, weather, calls)
+    with serve(app) as base:
+        async with connect(base, files.env.issue_user_token("dan")) as session:
+            first = await session.call_tool("forecast", {"city": "Paris"})
+            logging.disable(logging.CRITICAL)  # the test's own PutSecretValue is not ours
+            try:
+                new = weather.rotate()
+            finally:
+                logging.disable(logging.NOTSET)
+            second = await session.call_tool("forecast", {"city": "Oslo"})
+    for result in (first, second):
+        assert not result.is_error, result
+        wire = result.model_dump_json()
+        assert '"ok": true' in result.content[0].text or '"ok":true' in result.content[0].text
+        assert not leaks(wire, old, new)
+    assert calls == ["forecast", "forecast", "forecast"]  # 401 with the old key, then the new
+    assert not leaks(server_logs.text, old, new)
+
+
+async def test_refused_credentials_are_retried_and_the_error_is_scrubbed(
+        kind: str, files: Any, weather: Any, server_logs: Any) -> None:
+    """The decorator refetches (the same key: not called again); FastMCP reruns it once."""
+    calls: list[str] = []
+    _, app = BUILD[kind](files, weather, calls)
+    with serve(app) as base:
+        async with connect(base, files.env.issue_user_token("eve")) as session:
+            result = await session.call_tool("refused", {})
+    assert result.is_error
+    assert len(calls) == (1 if kind == "sdk" else 2)
+    assert not leaks(result.model_dump_json(), weather.key)
+    assert not leaks(server_logs.text, weather.key)
+    if kind == "fastmcp":  # FastMCP sends the error text: scrubbed, still useful
+        assert "refused" in result.content[0].text
