@@ -150,9 +150,12 @@ def serve(app: Any) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def connect(base: str, token: str | None) -> AsyncIterator[ClientSession]:
+async def connect(base: str, token: str | None,
+                  headers: dict[str, str] | None = None) -> AsyncIterator[ClientSession]:
     """An initialized MCP client session over streamable HTTP, with ``token`` as bearer."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = dict(headers or {})
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
             streamable_http_client(f"{base}/mcp", http_client=http) as streams, \
             ClientSession(streams[0], streams[1]) as session:

@@ -143,3 +143,35 @@ async def test_refused_credentials_are_retried_and_the_error_is_scrubbed(
     assert not leaks(server_logs.text, weather.key)
     if kind == "fastmcp":  # FastMCP sends the error text: scrubbed, still useful
         assert "refused" in result.content[0].text
+
+
+@pytest.mark.parametrize("header", ["X-Amz-Bedrock-AgentCore-Identity-WAT", "WorkloadAccessToken"])
+async def test_runtime_workload_access_token_header(kind: str, header: str, files: Any,
+                                                    weather: Any) -> None:
+    """On AgentCore Runtime the caller is the workload access token the Runtime passes."""
+    files.consent("rita")
+    wat = files.env.workload_token(files.workload, user_id="rita")
+    _, app = BUILD[kind](files, weather, [], authenticated=False)
+    with serve(app) as base:
+        async with connect(base, None, {header: wat}) as session:
+            result = await session.call_tool("my_files", {})
+    assert not result.is_error, result
+    assert json.loads(result.content[0].text)["sub"] == "rita"
+    assert not leaks(result.model_dump_json(), wat)
+
+
+async def test_a_user_supplied_identity_mapping(kind: str, files: Any, weather: Any) -> None:
+    """identity= maps anything on the request (here a gateway's header) to the caller."""
+    files.consent("sam")
+    seen: list[Any] = []
+
+    def identity(caller: Any) -> dict[str, Any]:
+        seen.append(caller)
+        return {"user_id": caller.headers.get("x-gateway-user")}
+
+    _, app = BUILD[kind](files, weather, [], authenticated=False, identity=identity)
+    with serve(app) as base:
+        async with connect(base, None, {"X-Gateway-User": "sam"}) as session:
+            result = await session.call_tool("my_files", {})
+    assert json.loads(result.content[0].text)["sub"] == "sam"
+    assert seen and seen[0].request is not None and seen[0].access_token is None
