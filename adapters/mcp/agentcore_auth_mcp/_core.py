@@ -7,6 +7,7 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from mcp.shared.exceptions import UrlElicitationRequiredError
@@ -153,8 +154,6 @@ class AuthCore:
 
 
 def _page(status: int, text: str) -> Response:
-    from html import escape
-
     return HTMLResponse(f"<!doctype html><title>Authorization</title><p>{escape(text)}</p>",
                         status_code=status)
 

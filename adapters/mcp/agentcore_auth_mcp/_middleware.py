@@ -14,6 +14,7 @@ from mcp.shared.exceptions import UrlElicitationRequiredError
 
 from agentcore_auth import (
     AuthorizationRequiredError,
+    ConfigurationError,
     CredentialRejectedError,
     CredentialResolver,
     Redactor,
@@ -65,7 +66,10 @@ class AgentCoreAuthMiddleware(AuthCore, Middleware):
                  retry_rejected: int = 1) -> None:
         AuthCore.__init__(self, resolver, client=client, sessions=sessions, identity=identity,
                           redactor=redactor, max_sessions=max_sessions)
-        self._retry_rejected = max(0, int(retry_rejected))
+        if isinstance(retry_rejected, bool) or not isinstance(retry_rejected, int) or (
+                retry_rejected < 0):
+            raise ConfigurationError("retry_rejected= must be an int >= 0")
+        self._retry_rejected = retry_rejected
 
     async def on_call_tool(self, context: MiddlewareContext[mt.CallToolRequestParams],
                            call_next: CallNext[mt.CallToolRequestParams, ToolResult],

@@ -175,3 +175,17 @@ async def test_a_user_supplied_identity_mapping(kind: str, files: Any, weather: 
             result = await session.call_tool("my_files", {})
     assert json.loads(result.content[0].text)["sub"] == "sam"
     assert seen and seen[0].request is not None and seen[0].access_token is None
+
+
+def test_options_are_checked(files: Any) -> None:
+    from agentcore_auth_mcp import AgentCoreAuthExtension, AgentCoreAuthMiddleware
+
+    from agentcore_auth import ConfigurationError
+
+    for bad in (-1, True, "1"):
+        with pytest.raises(ConfigurationError, match="retry_rejected"):
+            AgentCoreAuthMiddleware(files.resolver, retry_rejected=bad)
+    with pytest.raises(ConfigurationError, match="identity="):
+        AgentCoreAuthExtension(files.resolver, identity="user_id")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="identify"):
+        AgentCoreAuthExtension(files.resolver).return_url_handler(None)  # type: ignore[arg-type]
