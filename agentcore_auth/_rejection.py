@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ._consent_hook import consent_error
+from ._consent_hook import consent_error, rejection_error
 from ._credential import CredentialRequest
 from ._exceptions import AuthorizationRequiredError, ConfigurationError, CredentialRejectedError
 from ._resolver import CredentialResolver, OnAuthUrl, default_resolver
@@ -265,7 +265,8 @@ class CredentialBinding:
             "value: update or rotate the stored secret, or check that the API expects it "
             "where it is sent", provider_name=self.provider_name,
             source=_source_name(resolver), status_code=rejection.status)
-        raise error from rejection.error
+        error.__cause__ = rejection.error
+        raise rejection_error(error)
 
     def second_failure(self, exc: BaseException, resolver: CredentialResolver) -> BaseException:
         """What to raise when the call with the refetched credential failed too."""
@@ -360,7 +361,7 @@ def call_sync(binding: CredentialBinding, kwargs: dict[str, Any],
     try:
         return attempt(binding.inject(kwargs, fresh))
     except Exception as exc:
-        raise binding.second_failure(exc, resolver)  # noqa: B904 - it sets its own __cause__
+        raise rejection_error(binding.second_failure(exc, resolver))  # noqa: B904 - sets its own __cause__
 
 
 async def call_async(binding: CredentialBinding, kwargs: dict[str, Any],
@@ -377,4 +378,4 @@ async def call_async(binding: CredentialBinding, kwargs: dict[str, Any],
     try:
         return await attempt(binding.inject(kwargs, fresh))
     except Exception as exc:
-        raise binding.second_failure(exc, resolver)  # noqa: B904 - it sets its own __cause__
+        raise rejection_error(binding.second_failure(exc, resolver))  # noqa: B904 - sets its own __cause__
