@@ -85,7 +85,10 @@ class AuthCore:
 
     def __init__(self, resolver: CredentialResolver | None, *, client: Any,
                  sessions: ConsentSessions | None, identity: IdentityMapping | None,
-                 redactor: Redactor | None, max_sessions: int) -> None:
+                 redactor: Redactor | None, max_sessions: int, retry_rejected: int) -> None:
+        if isinstance(retry_rejected, bool) or not isinstance(retry_rejected, int) or (
+                retry_rejected < 0):
+            raise ConfigurationError("retry_rejected= must be an int >= 0")
         if identity is not None and not callable(identity):
             raise ConfigurationError("identity= must be a callable taking a Caller and "
                                      "returning identity_context arguments")
@@ -93,6 +96,7 @@ class AuthCore:
                                                     max_sessions=max_sessions)
         self._identity = identity or default_identity
         self._redactor = redactor
+        self._retry_rejected = retry_rejected
 
     def identity_of(self, caller: Caller) -> dict[str, Any]:
         """The ``identity_context`` arguments for this caller (empty: nobody)."""

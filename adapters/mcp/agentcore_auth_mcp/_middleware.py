@@ -14,7 +14,6 @@ from mcp.shared.exceptions import UrlElicitationRequiredError
 
 from agentcore_auth import (
     AuthorizationRequiredError,
-    ConfigurationError,
     CredentialRejectedError,
     CredentialResolver,
     Redactor,
@@ -53,8 +52,7 @@ class AgentCoreAuthMiddleware(AuthCore, Middleware):
     and error texts. A tool using the caller's credentials, called with no caller
     identity, gets a clear tool error.
 
-    Args: as :class:`~agentcore_auth_mcp.AgentCoreAuthExtension`, plus
-        retry_rejected: reruns of a tool whose credential was refused (0 disables).
+    Args: as :class:`~agentcore_auth_mcp.AgentCoreAuthExtension`.
 
     Example:
         >>> mcp = FastMCP("files", auth=verifier, middleware=[AgentCoreAuthMiddleware()])
@@ -65,11 +63,8 @@ class AgentCoreAuthMiddleware(AuthCore, Middleware):
                  redactor: Redactor | None = None, max_sessions: int = 10_000,
                  retry_rejected: int = 1) -> None:
         AuthCore.__init__(self, resolver, client=client, sessions=sessions, identity=identity,
-                          redactor=redactor, max_sessions=max_sessions)
-        if isinstance(retry_rejected, bool) or not isinstance(retry_rejected, int) or (
-                retry_rejected < 0):
-            raise ConfigurationError("retry_rejected= must be an int >= 0")
-        self._retry_rejected = retry_rejected
+                          redactor=redactor, max_sessions=max_sessions,
+                          retry_rejected=retry_rejected)
 
     async def on_call_tool(self, context: MiddlewareContext[mt.CallToolRequestParams],
                            call_next: CallNext[mt.CallToolRequestParams, ToolResult],
