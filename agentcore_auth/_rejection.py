@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ._consent_hook import consent_error
+from ._consent_hook import consent_error, rejection_error
 from ._credential import CredentialRequest
 from ._exceptions import AuthorizationRequiredError, ConfigurationError, CredentialRejectedError
 from ._resolver import CredentialResolver, OnAuthUrl, default_resolver
@@ -282,7 +282,8 @@ class CredentialBinding:
                              "and the source still returns the refused value")
 
     def _rejected(self, rejection: Rejection, resolver: CredentialResolver, window: float,
-                  what: str) -> CredentialRejectedError:
+                  what: str) -> BaseException:
+        """The refusal to raise (or what an adapter's ``rejection_handler`` makes of it)."""
         error = CredentialRejectedError(
             f"the downstream API refused the credential of provider {self.provider_name!r} "
             f"({_status_text(rejection.status)}) {what}: update or rotate the stored secret, "
@@ -290,7 +291,7 @@ class CredentialBinding:
             source=_source_name(resolver), status_code=rejection.status,
             retry_after=window or None)
         error.__cause__ = rejection.error
-        return error
+        return rejection_error(error)
 
     def second_failure(self, exc: BaseException, resolver: CredentialResolver) -> BaseException:
         """What to raise when the call with the refetched credential failed too."""
@@ -385,7 +386,7 @@ def call_sync(binding: CredentialBinding, kwargs: dict[str, Any],
     try:
         return attempt(binding.inject(kwargs, fresh))
     except Exception as exc:
-        raise binding.second_failure(exc, resolver)  # noqa: B904 - it sets its own __cause__
+        raise rejection_error(binding.second_failure(exc, resolver))  # noqa: B904 - sets its own __cause__
 
 
 async def call_async(binding: CredentialBinding, kwargs: dict[str, Any],
@@ -402,4 +403,4 @@ async def call_async(binding: CredentialBinding, kwargs: dict[str, Any],
     try:
         return await attempt(binding.inject(kwargs, fresh))
     except Exception as exc:
-        raise binding.second_failure(exc, resolver)  # noqa: B904 - it sets its own __cause__
+        raise rejection_error(binding.second_failure(exc, resolver))  # noqa: B904 - sets its own __cause__

@@ -39,6 +39,7 @@ from agentcore_auth.integration import (
     find_exception,
     identity_from,
     identity_scope,
+    rejection_handler,
     scrub_error,
     scrub_result,
     user_token_fingerprint,
@@ -373,6 +374,54 @@ async def test_consent_handler_chooses_what_a_needed_consent_raises(world: World
         with pytest.raises(AuthorizationRequiredError):
             my_files()
     with pytest.raises(ConfigurationError), consent_handler(42):  # type: ignore[arg-type]
+        pass
+
+
+class RefusedError(Exception):
+    """What an MCP adapter might raise instead of CredentialRejectedError."""
+
+
+async def test_rejection_handler_chooses_what_a_final_refusal_raises(world: World) -> None:
+    """After the decorators' refetch: the handler's exception (chained); outside, the original."""
+    calls: list[str] = []
+
+    @requires_api_key(provider_name=world.weather, resolver=world.resolver,
+                      reject_exceptions=(PermissionError,))
+    def refused(*, api_key: str) -> str:
+        calls.append("sync")
+        raise PermissionError("no")
+
+    @requires_api_key(provider_name=world.weather, resolver=world.resolver,
+                      reject_exceptions=(PermissionError,))
+    async def arefused(*, api_key: str) -> str:
+        calls.append("async")
+        raise PermissionError("no")
+
+    with rejection_handler(lambda error: RefusedError(error.provider_name)):
+        with pytest.raises(RefusedError, match=world.weather) as info:
+            refused()
+        assert isinstance(info.value.__cause__, CredentialRejectedError)
+        with pytest.raises(RefusedError):
+            await arefused()
+        with rejection_handler(lambda error: None), pytest.raises(CredentialRejectedError):
+            refused()
+    with pytest.raises(CredentialRejectedError):
+        await arefused()
+    assert calls == ["sync", "async", "sync", "async"]  # the refetch returns the same key
+
+    @requires_api_key(provider_name=world.weather, resolver=world.resolver,
+                      reject_exceptions=(PermissionError,))
+    def rotating(*, api_key: str) -> str:  # every key is refused, and replaced meanwhile
+        calls.append("rotating")
+        world.env.rotate_secret(world.weather, {"key": "sk-" + world.env.unique_name("k")})
+        raise PermissionError("no")
+
+    with rejection_handler(lambda error: RefusedError("again")), pytest.raises(
+            RefusedError, match="again") as info:
+        rotating()
+    assert calls[-2:] == ["rotating", "rotating"]  # refetched a fresh key, refused again
+    assert isinstance(info.value.__cause__, CredentialRejectedError)
+    with pytest.raises(ConfigurationError), rejection_handler(42):  # type: ignore[arg-type]
         pass
 
 

@@ -16,12 +16,13 @@ call an adapter typically:
 
 :func:`credential_requirements` reads what a decorated function needs, so an adapter
 can resolve ahead of a call; :func:`consent_handler` chooses, for the duration of a
-call, what a needed consent raises.
+call, what a needed consent raises, and :func:`rejection_handler` what a credential
+refused after the decorators' refetch raises.
 """
 
 from __future__ import annotations
 
-from .._consent_hook import ConsentHandler, consent_handler
+from .._consent_hook import ConsentHandler, RejectionHandler, consent_handler, rejection_handler
 from ._kit import (
     ConsentRequest,
     CredentialRequirement,
@@ -52,11 +53,13 @@ __all__ = [
     "CredentialRequirement",
     "IdentityKeys",
     "InMemoryConsentSessionStore",
+    "RejectionHandler",
     "consent_handler",
     "credential_requirements",
     "find_exception",
     "identity_from",
     "identity_scope",
+    "rejection_handler",
     "scrub_error",
     "scrub_result",
     "user_token_fingerprint",
