@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from ._match import MATCHERS, Sub, available_matcher
+from ._match import MATCHERS, Sub, available_matcher, probe_of
 from ._secret import Secret
 
 __all__ = [
@@ -61,6 +61,10 @@ DEFAULT_SENSITIVE_KEYS = frozenset(
 KEY_MARKER = "[REDACTED]"
 
 _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# Base64 wrapped at 76 characters (MIME, ``base64.encodebytes``): full lines, then a last one.
+_WRAPPED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{76}\r?\n)+[A-Za-z0-9+/]*={0,2}")
+_HTML_SAFE = "<>&'+="  # what HTML-safe JSON encoders write as \\u escapes
+_LINE_BREAK = re.compile(r"\r?\n")
 _MAX_PASSES = 4  # bound on re-scans when a marker could complete a pattern
 
 
@@ -96,6 +100,36 @@ def _repr_bodies(text: str) -> set[str]:
     }
 
 
+def _b32_cores(data: bytes) -> set[str]:
+    """Base32 characters fixed by ``data`` alone, at each of the 5 byte alignments."""
+    cores = set()
+    for shift in range(5):
+        encoded = base64.b32encode(b"\0" * shift + data).decode("ascii")
+        first = -(-8 * shift // 5)
+        last = (8 * (shift + len(data))) // 5
+        cores.add(encoded[first:last])
+    return cores
+
+
+def _json_unicode_escapes(text: str) -> set[str]:
+    """``text`` with JSON ``\\uXXXX`` escapes, hex in either case: every character
+    escaped, or JSON as HTML-safe encoders write it (Go, .NET: ``<>&'+=`` escaped)."""
+    forms = set()
+    for spec in ("04x", "04X"):
+        forms.add("".join(f"\\u{unit:{spec}}" for char in text for unit in _utf16_units(char)))
+        for ascii_only in (True, False):
+            escaped = json.dumps(text, ensure_ascii=ascii_only)[1:-1]
+            for char in _HTML_SAFE:
+                escaped = escaped.replace(char, f"\\u{ord(char):{spec}}")
+            forms.add(escaped)
+    return forms
+
+
+def _utf16_units(char: str) -> list[int]:
+    data = char.encode("utf-16-be", "surrogatepass")
+    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
+
+
 def _text_forms(text: str) -> set[str]:
     """Textual encodings of one form: raw, JSON, HTML/XML, URL, reprs, Bearer."""
     forms = {text, "Bearer " + text}
@@ -107,9 +141,12 @@ def _text_forms(text: str) -> set[str]:
     escaped_html = html.escape(text)
     forms.update((escaped_html, html.escape(text, quote=False)))
     forms.add(escaped_html.replace("&#x27;", "&#39;").replace("&quot;", "&#34;"))
+    forms.update(_json_unicode_escapes(text))
     for url in (quote(text, safe=""), quote(text), quote_plus(text), quote_plus(text, safe="/")):
-        forms.add(url)
-        forms.add(_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), url))
+        for once in (url, _HEX_ESCAPE.sub(lambda m: m.group(0).lower(), url)):
+            forms.add(once)
+            twice = quote(once, safe="")  # double URL-encoding: "%" becomes "%25"
+            forms.update((twice, _HEX_ESCAPE.sub(lambda m: m.group(0).lower(), twice)))
     return forms
 
 
@@ -137,13 +174,17 @@ def secret_patterns(value: str, min_length: int = MIN_SECRET_LENGTH) -> frozense
             patterns.update((encoded, encoded.rstrip("=")))
             patterns.update(_b64_cores(data, altchars))
         patterns.add("Basic " + base64.b64encode(data).decode("ascii"))
+        patterns.update((data.hex(), data.hex().upper()))
+        encoded = base64.b32encode(data).decode("ascii")
+        patterns.update((encoded, encoded.rstrip("=")))
+        patterns.update(_b32_cores(data))
     return frozenset(p for p in patterns if len(p) >= min_length)
 
 
 class _State:
     """What ``redact`` needs, swapped in whole: matchers over a base and a delta."""
 
-    __slots__ = ("version", "seq", "subs", "rescan", "budget")
+    __slots__ = ("version", "seq", "subs", "rescan", "budget", "probe")
 
     def __init__(self, version: int, seq: int, subs: tuple[Sub, ...], rescan: bool) -> None:
         self.version = version
@@ -151,6 +192,8 @@ class _State:
         self.subs = subs  # delta first (newest names win), then base
         self.rescan = rescan
         self.budget = 0  # characters the delta may still cost before a merge
+        # One matcher: redact() asks its probe first; most log text holds no value.
+        self.probe = probe_of(subs[0]) if len(subs) == 1 else None
 
 
 _EMPTY = _State(0, 0, (), False)
@@ -162,14 +205,17 @@ _MERGE_FACTOR = {"ahocorasick-rs": 32, "pyahocorasick": 32, "regex": 512}
 class Redactor:
     """A thread-safe registry of live secret values that scrubs them from text.
 
-    Values stay registered after rotation until ``max_values`` newer ones push
-    them out (least recently registered first), because old values still turn up
-    in late logs. Values shorter than ``min_length`` (8 by default) are refused
-    with a :class:`UserWarning`. Subclass and override :meth:`redact_obj` to walk
-    more container types.
+    A value :meth:`pin`-ned by a live cache entry is never forgotten. Other
+    values (rotated out, evicted, tokens seen in requests) stay registered,
+    because old values still turn up in late logs, until ``max_values`` newer
+    unpinned ones push them out (least recently registered or unpinned first).
+    So at most ``max_values`` plus one value per live cache entry are held: the
+    bound follows the resolvers' ``max_entries``. Values shorter than
+    ``min_length`` (8 by default) are refused with a :class:`UserWarning`.
+    Subclass and override :meth:`redact_obj` to walk more container types.
 
     Args:
-        max_values: how many values to keep; the oldest is forgotten beyond that.
+        max_values: how many unpinned values to keep; the oldest is forgotten beyond that.
         min_length: shortest value, and shortest encoding fragment, to look for.
         sensitive_keys: key names whose string values :meth:`redact_obj` blanks
             (compared lower-cased, ``-`` as ``_``); ``()`` turns that layer off.
@@ -202,6 +248,7 @@ class Redactor:
         self.matcher = matcher or available_matcher()
         # value -> (name, patterns, sequence number of its last change); oldest first
         self._values: OrderedDict[str, tuple[str, frozenset[str], int]] = OrderedDict()
+        self._pins: dict[str, int] = {}  # value -> live cache entries holding it
         self._lock = threading.Lock()
         self._version = 0  # bumped on every change
         self._seq = 0
@@ -248,17 +295,71 @@ class Redactor:
             self._seq += 1
             self._values[value] = (name, patterns, self._seq)
             self._values.move_to_end(value)
-            while len(self._values) > self.max_values:
-                # Evicted values stay in the base matcher until its next rebuild:
-                # redacting them a little longer is harmless.
-                self._values.popitem(last=False)
+            self._evict()
             self._version += 1
         return True
+
+    def _evict(self) -> None:
+        """Forget the oldest unpinned values beyond ``max_values`` (lock held).
+
+        Evicted values stay in the base matcher until its next rebuild:
+        redacting them a little longer is harmless.
+        """
+        values, pins = self._values, self._pins
+        while len(values) - len(pins) > self.max_values:
+            oldest = next(iter(values))
+            if oldest in pins:
+                values.move_to_end(oldest)  # live: skipped, and not looked at again soon
+            else:
+                del values[oldest]
+
+    def pin(self, value: str | Secret, *, name: str | None = None) -> None:
+        """Keep ``value`` registered while a live cache entry holds it (counted).
+
+        Registers it again if churn evicted it in between. Each :meth:`pin` is
+        undone by one :meth:`unpin`; values too short to register are ignored.
+        """
+        raw = value.reveal() if isinstance(value, Secret) else value
+        if len(raw.strip()) < self.min_length:
+            return
+        with self._lock:
+            if raw in self._values:
+                self._pins[raw] = self._pins.get(raw, 0) + 1
+                return
+        name = name or (value.name if isinstance(value, Secret) else None) or "secret"
+        patterns = secret_patterns(raw, self.min_length)  # outside the lock: the slow part
+        with self._lock:
+            if raw not in self._values:
+                self._seq += 1
+                self._values[raw] = (name, patterns, self._seq)
+                self._version += 1
+            self._pins[raw] = self._pins.get(raw, 0) + 1
+            self._evict()
+
+    def unpin(self, value: str | Secret) -> None:
+        """Undo one :meth:`pin`; the last one lets the value age out like any other."""
+        raw = value.reveal() if isinstance(value, Secret) else value
+        with self._lock:
+            count = self._pins.get(raw)
+            if count is None:
+                return
+            if count > 1:
+                self._pins[raw] = count - 1
+                return
+            del self._pins[raw]
+            if raw in self._values:
+                self._values.move_to_end(raw)  # ages out from now on
+            self._evict()
+
+    def pinned(self) -> int:
+        """How many distinct values live cache entries hold."""
+        return len(self._pins)
 
     def unregister(self, value: str | Secret) -> bool:
         """Stop redacting ``value``; returns whether it was registered."""
         raw = value.reveal() if isinstance(value, Secret) else value
         with self._lock:
+            self._pins.pop(raw, None)
             if self._values.pop(raw, None) is None:
                 return False
             self._version += 1
@@ -269,6 +370,7 @@ class Redactor:
         """Forget every value."""
         with self._lock:
             self._values.clear()
+            self._pins.clear()
             self._version += 1
             self._full_version = self._version
 
@@ -315,6 +417,14 @@ class Redactor:
         """
         if len(text) < self.min_length:
             return text
+        state = self._state
+        if state.version == self._version and state.probe is not None:
+            # The fast path every log record takes: one native scan, no match, done.
+            try:
+                if not state.probe(text) and (len(text) <= 76 or "\n" not in text):
+                    return text
+            except UnicodeEncodeError:  # lone surrogates: the full path copes
+                pass
         state = self._current()
         if len(state.subs) > 1:
             state.budget -= len(text)  # racy on purpose: a late merge is harmless
@@ -329,7 +439,25 @@ class Redactor:
             if result is text:
                 break
             text = result
+        if len(text) > 76 and "\n" in text and state.subs:
+            return self._redact_wrapped(text)
         return text
+
+    def _redact_wrapped(self, text: str) -> str:
+        """Redact base64 wrapped at 76 characters by matching each run unwrapped."""
+        parts: list[str] = []
+        pos = 0
+        for match in _WRAPPED_B64.finditer(text):
+            run = match.group()
+            joined = _LINE_BREAK.sub("", run)
+            redacted = self.redact(joined)
+            if redacted is not joined:
+                parts += (text[pos:match.start()], redacted)
+                pos = match.end()
+        if not parts:
+            return text
+        parts.append(text[pos:])
+        return "".join(parts)
 
     def redact_bytes(self, data: bytes) -> bytes:
         """Like :meth:`redact` for bytes; invalid UTF-8 survives the round trip."""

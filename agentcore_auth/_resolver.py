@@ -120,6 +120,7 @@ class CredentialResolver:
             stale_if_error=stale_if_error,
             expiry_skew=expiry_skew,
             timer=timer,
+            pin=self._pin,
         )
         self._pool = WorkerPool(max_workers)
         self._consent_timeout = consent_timeout
@@ -449,6 +450,15 @@ class CredentialResolver:
         default_redactor().register(secret, name=secret.name)
         if self._redactor is not None:
             self._redactor.register(secret, name=secret.name)
+
+    def _pin(self, secret: Secret, held: bool) -> None:
+        """Keep a cached value registered for redaction while the cache holds it."""
+        from ._redact import default_redactor
+
+        for redactor in (default_redactor(), self._redactor):
+            method = getattr(redactor, "pin" if held else "unpin", None)
+            if method is not None:
+                method(secret)
 
     def _consent_wait(
         self, request: CredentialRequest, pending: AuthorizationRequiredError

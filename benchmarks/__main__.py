@@ -29,6 +29,12 @@ def _redaction(bench: Any, quick: bool) -> list[Row]:
     return redaction.run(quick=quick)
 
 
+def _log_redaction(bench: Any, quick: bool) -> list[Row]:
+    from . import logging_overhead
+
+    return logging_overhead.run(quick=quick)
+
+
 def _module(name: str) -> Callable[[Any, bool], list[Row]]:
     def run(bench: Any, quick: bool) -> list[Row]:
         import importlib
@@ -47,6 +53,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "rotation": (_module("rotation"), True),
     "httpx_overhead": (_module("httpx_overhead"), True),
     "redaction": (_redaction, False),
+    "log_redaction": (_log_redaction, False),
     "memory": (_module("memory"), False),
 }
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = {"hot_path", "stampede", "rotation", "httpx_overhead", "redaction", "memory"}
+SCENARIOS = {
+    "hot_path", "stampede", "rotation", "httpx_overhead", "redaction", "log_redaction", "memory",
+}
 
 
 @pytest.mark.timeout(600)
