@@ -264,6 +264,7 @@ def uninstall_log_redaction() -> None:
         if hook is None:
             return
         hook.active = False
+        original = hook.original
         if getattr(logging.Logger.handle, "_agentcore_hook", None) is hook:
-            logging.Logger.handle = hook.original  # type: ignore[method-assign]
+            logging.Logger.handle = original  # type: ignore[method-assign]
         _hook = None
