@@ -114,20 +114,18 @@ def _b32_cores(data: bytes) -> set[str]:
 def _json_unicode_escapes(text: str) -> set[str]:
     """``text`` with JSON ``\\uXXXX`` escapes, hex in either case: every character
     escaped, or JSON as HTML-safe encoders write it (Go, .NET: ``<>&'+=`` escaped)."""
-    forms = set()
-    for spec in ("04x", "04X"):
-        forms.add("".join(f"\\u{unit:{spec}}" for char in text for unit in _utf16_units(char)))
-        for ascii_only in (True, False):
-            escaped = json.dumps(text, ensure_ascii=ascii_only)[1:-1]
-            for char in _HTML_SAFE:
-                escaped = escaped.replace(char, f"\\u{ord(char):{spec}}")
-            forms.add(escaped)
+    units = text.encode("utf-16-be", "surrogatepass").hex()
+    every = "".join(["\\u" + units[i:i + 4] for i in range(0, len(units), 4)])
+    forms = {every, every.upper().replace("\\U", "\\u")}
+    for ascii_only in (True, False):
+        escaped = json.dumps(text, ensure_ascii=ascii_only)[1:-1]
+        if any(char in escaped for char in _HTML_SAFE):
+            for upper in (False, True):
+                html_safe = escaped
+                for char in _HTML_SAFE:
+                    html_safe = html_safe.replace(char, f"\\u{ord(char):04{'X' if upper else 'x'}}")
+                forms.add(html_safe)
     return forms
-
-
-def _utf16_units(char: str) -> list[int]:
-    data = char.encode("utf-16-be", "surrogatepass")
-    return [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2)]
 
 
 def _text_forms(text: str) -> set[str]:
@@ -260,6 +258,11 @@ class Redactor:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def __contains__(self, value: object) -> bool:
+        """Whether ``value`` (a str or :class:`Secret`) is registered now."""
+        raw = value.reveal() if isinstance(value, Secret) else value
+        return raw in self._values
 
     def register(self, value: str | Secret, *, name: str | None = None) -> bool:
         """Start redacting ``value`` (and its encodings) as ``[REDACTED:<name>]``.
