@@ -196,6 +196,16 @@ class CredentialCache:
             flight = self._inflight[key] = Flight(key, entry)
         return None, flight.future, flight
 
+    def hit(self, key: Hashable) -> Secret | None:
+        """The decorators' hot path: the fresh secret under ``key``, or None (then call
+        :meth:`lookup`). No tuple, no flight; only the hit counter takes the lock."""
+        entry = self._index.get(key)  # one atomic dict read; the index is only replaced whole
+        if entry is None or self._timer() >= entry.fresh_until:
+            return None
+        with self._lock:
+            self._counts["hits"] += 1
+        return entry.secret
+
     def complete(self, flight: Flight, credential: Credential) -> None:
         """Store a fetched credential and hand it to every waiter."""
         now = self._timer()

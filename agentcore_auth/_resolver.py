@@ -128,6 +128,11 @@ class CredentialResolver:
         self._redactor = redactor
         self._redact_logs = redact_logs
         self._timer = timer
+        # The decorators read hits straight from the cache, unless a subclass
+        # changed how requests resolve.
+        plain = type(self).resolve is CredentialResolver.resolve and (
+            type(self).aresolve is CredentialResolver.aresolve)
+        self._hit: Callable[[Hashable], Secret | None] | None = self._cache.hit if plain else None
 
     def __repr__(self) -> str:
         return f"CredentialResolver(source={self.source!r}, cache={self._cache!r})"
