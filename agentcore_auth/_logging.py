@@ -46,12 +46,10 @@ __all__ = [
     "uninstall_log_redaction",
 ]
 
-_DONE = "_agentcore_redacted"  # set on records already scrubbed
 _PLAIN = logging.LogRecord("n", logging.INFO, "p", 1, "m", None, None)
 # Attributes every LogRecord has; anything else came from ``extra=`` (or a custom factory).
-_STANDARD = frozenset(_PLAIN.__dict__) | {"message", "asctime", _DONE}
+_STANDARD = frozenset(_PLAIN.__dict__) | {"message", "asctime"}
 _N_BARE = len(_PLAIN.__dict__)  # a record without extras has exactly this many attributes
-_N_PLAIN = _N_BARE + 1  # and this many once scrubbed
 _SCALARS = (int, float, bool, type(None))
 _FAILED = "[REDACTED: log record could not be scrubbed]"
 
@@ -71,8 +69,7 @@ class RedactingFilter(logging.Filter):
         self.redactor = redactor or default_redactor()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if _DONE not in record.__dict__:
-            _scrub_safely(record, self.redactor)
+        _scrub_safely(record, self.redactor)
         return True
 
 
@@ -86,7 +83,6 @@ def _safe_str(obj: object) -> str:
 def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
     """Redact ``record`` in place: message, args, extras, exception and stack."""
     d = record.__dict__
-    d[_DONE] = True
     if not len(redactor):
         return
     redact = redactor.redact
@@ -115,7 +111,7 @@ def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
         redacted = redact(text)
         if redacted is not text:
             record.msg = redacted
-    if len(d) != _N_PLAIN:
+    if len(d) != _N_BARE:
         _scrub_extras(d, redactor)
     if record.exc_info:
         _scrub_exc_info(record, redactor)
@@ -125,8 +121,20 @@ def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
         record.stack_info = redact(record.stack_info)
 
 
+def _extra_keys(d: dict[str, Any]) -> list[str]:
+    """The non-standard attributes: ``extra=`` puts them last, so look from the end."""
+    found = []
+    for key in reversed(d):
+        if key in _STANDARD:
+            break
+        found.append(key)
+    if len(found) != len(d) - _N_BARE:  # not only at the end: look at every one
+        found = [key for key in d if key not in _STANDARD]
+    return found
+
+
 def _scrub_extras(d: dict[str, Any], redactor: Redactor) -> None:
-    for key in d.keys() - _STANDARD:
+    for key in _extra_keys(d):
         value = d[key]
         if isinstance(value, _SCALARS):
             continue
@@ -166,7 +174,6 @@ def _scrub_safely(record: logging.LogRecord, redactor: Redactor) -> None:
         d = record.__dict__
         for key in [k for k in d if k not in _STANDARD]:
             d[key] = _FAILED
-        d[_DONE] = True
 
 
 class _Hook:
@@ -186,22 +193,24 @@ def _make_handle(hook: _Hook) -> Any:
     original = hook.original
 
     def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
-        d = record.__dict__
-        if _DONE not in d and hook.active:
-            msg = record.msg
-            if (len(d) == _N_BARE and not record.args and record.exc_info is None
-                    and not record.stack_info and type(msg) is str):
-                # The common record (a plain message, nothing else): one redact call.
-                d[_DONE] = True
-                try:
-                    redacted = hook.filter.redactor.redact(msg)
-                except Exception:
-                    _scrub_safely(record, hook.filter.redactor)
+        # Nothing marks a record as done: scrubbing twice is harmless, and a new
+        # attribute on every record would cost more than the check it saves.
+        if hook.active:
+            redactor = hook.filter.redactor
+            try:
+                msg, args = record.msg, record.args
+                if (type(msg) is str and (not args or type(args) is tuple)
+                        and len(record.__dict__) == _N_BARE and record.exc_info is None
+                        and not record.stack_info):
+                    # The common record: a message (and args), nothing else.
+                    text = msg % args if args else msg
+                    redacted = redactor.redact(text)
+                    if redacted is not text:
+                        record.msg, record.args = redacted, ()
                 else:
-                    if redacted is not msg:
-                        record.msg = redacted
-            else:
-                _scrub_safely(record, hook.filter.redactor)
+                    scrub_record(record, redactor)
+            except Exception:  # a format error, or worse: the careful path decides
+                _scrub_safely(record, redactor)
         return original(self, record)
 
     handle.__wrapped__ = original  # type: ignore[attr-defined]

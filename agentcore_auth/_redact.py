@@ -65,6 +65,8 @@ _HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _WRAPPED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{76}\r?\n)+[A-Za-z0-9+/]*={0,2}")
 _HTML_SAFE = "<>&'+="  # what HTML-safe JSON encoders write as \\u escapes
 _LINE_BREAK = re.compile(r"\r?\n")
+_CLEAN_MAX_CHARS = 512  # texts remembered as clean (per matcher state) ...
+_CLEAN_MAX_ENTRIES = 1024  # ... and how many: at most 512 kB of log messages
 _MAX_PASSES = 4  # bound on re-scans when a marker could complete a pattern
 
 
@@ -182,7 +184,7 @@ def secret_patterns(value: str, min_length: int = MIN_SECRET_LENGTH) -> frozense
 class _State:
     """What ``redact`` needs, swapped in whole: matchers over a base and a delta."""
 
-    __slots__ = ("version", "seq", "subs", "rescan", "budget", "probe")
+    __slots__ = ("version", "seq", "subs", "rescan", "budget", "probe", "clean")
 
     def __init__(self, version: int, seq: int, subs: tuple[Sub, ...], rescan: bool) -> None:
         self.version = version
@@ -192,6 +194,9 @@ class _State:
         self.budget = 0  # characters the delta may still cost before a merge
         # One matcher: redact() asks its probe first; most log text holds no value.
         self.probe = probe_of(subs[0]) if len(subs) == 1 else None
+        # Short texts this very matcher found clean: log messages repeat. Valid
+        # only for this state; any registration or removal makes a new one.
+        self.clean: set[str] = set()
 
 
 _EMPTY = _State(0, 0, (), False)
@@ -423,8 +428,15 @@ class Redactor:
         state = self._state
         if state.version == self._version and state.probe is not None:
             # The fast path every log record takes: one native scan, no match, done.
+            clean = state.clean
+            if text in clean:
+                return text
             try:
                 if not state.probe(text) and (len(text) <= 76 or "\n" not in text):
+                    if len(text) <= _CLEAN_MAX_CHARS:
+                        if len(clean) >= _CLEAN_MAX_ENTRIES:
+                            clean.clear()
+                        clean.add(text)
                     return text
             except UnicodeEncodeError:  # lone surrogates: the full path copes
                 pass
