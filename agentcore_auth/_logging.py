@@ -8,8 +8,8 @@ records propagating from children, records a socket receiver hands to
 ``logger.handle``). Whatever formatter renders the record afterwards (text,
 JSON, rich) sees only markers:
 
-- ``msg`` and ``args``: the message is formatted once; only if it held a value
-  is the redacted text stored as ``msg`` with ``args=()`` (clean records keep
+- ``msg`` and ``args``: the message is formatted; only if it held a value is
+  the redacted text stored as ``msg`` with ``args=()`` (clean records keep
   their template and args for tools that group by them). A ``%``-format error
   keeps the error (logging reports it) with ``msg`` and every arg redacted.
 - every non-standard attribute (``extra=``), recursively: strings and bytes are
@@ -23,11 +23,12 @@ JSON, rich) sees only markers:
   :class:`~agentcore_auth.RedactedError` stand-in. ``exc_text`` and
   ``stack_info`` are redacted.
 
-Cost (``benchmarks/logging_overhead.py``): a record without extras, exception
-or value costs one ``redact`` of its formatted message, about 1 µs; a record
-with ``args`` is formatted once more. Records that never reach a logger (a
-handler's ``handle()`` called directly) are not covered: attach the
-:class:`RedactingFilter` that :func:`install_log_redaction` returns to such handlers.
+Cost (``benchmarks/logging_overhead.py``): a record without extras or
+exception is formatted once more and checked with one native scan (a text the
+current matcher already found clean is remembered, so repeated messages cost a
+set lookup). Records that never reach a logger (a handler's ``handle()``
+called directly) are not covered: attach the :class:`RedactingFilter` that
+:func:`install_log_redaction` returns to such handlers.
 """
 
 from __future__ import annotations
