@@ -66,11 +66,13 @@ def _filler(resolver: object) -> Callable[[int, int], None]:
 
 
 def _redactor_bytes(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> int:
-    """Growth allocated by lines of ``agentcore_auth/_redact.py`` (the redactor's share)."""
+    """Growth allocated by ``agentcore_auth/_redact.py`` and ``_encodings.py`` (the
+    redactor's share: its registry and the patterns of each value)."""
+    files = tuple(os.path.join("agentcore_auth", f) for f in ("_redact.py", "_encodings.py"))
     return sum(
         stat.size_diff
         for stat in after.compare_to(before, "filename")
-        if stat.traceback[0].filename.endswith(os.path.join("agentcore_auth", "_redact.py"))
+        if stat.traceback[0].filename.endswith(files)
     )
 
 
