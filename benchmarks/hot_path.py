@@ -9,7 +9,7 @@ official ``bedrock_agentcore.identity.auth.requires_api_key``, which calls the
 service on every call. Figures are medians and p99s of per-call means over
 batches (200 calls per sample, 600 rounds; the official decorator: 1 call per sample),
 every case interleaved with the others round by round. SecretCache's
-samples are 100 calls (it deep-copies its cached response on every hit).
+samples are 20 calls (it deep-copies its cached response on every hit).
 
 The decorator overhead is measured twice: first with the garbage collector
 running as it does in production (rows "GC running"), then, like every other
