@@ -201,13 +201,15 @@ def _make_handle(hook: _Hook) -> Any:
             try:
                 msg, args = record.msg, record.args
                 if (type(msg) is str and (not args or type(args) is tuple)
-                        and len(record.__dict__) == _N_BARE and record.exc_info is None
+                        and record.exc_info is None and not record.exc_text
                         and not record.stack_info):
-                    # The common record: a message (and args), nothing else.
+                    # The common record: a message (and args, extras), nothing else.
                     text = msg % args if args else msg
                     redacted = redactor.redact(text)
                     if redacted is not text:
                         record.msg, record.args = redacted, ()
+                    if len(record.__dict__) != _N_BARE:
+                        _scrub_extras(record.__dict__, redactor)
                 else:
                     scrub_record(record, redactor)
             except Exception:  # a format error, or worse: the careful path decides

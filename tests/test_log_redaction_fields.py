@@ -198,3 +198,17 @@ def test_clean_records_are_left_untouched(installed: Redactor) -> None:
 
 def test_stand_in_type_is_exported() -> None:
     assert issubclass(RedactedError, Exception)
+
+
+def test_exc_text_without_exc_info(installed: Redactor) -> None:
+    """A record received from elsewhere carries exc_text (and no exc_info): redacted too."""
+    logger = logging.getLogger("i20.exc_text")
+    out = _later_handler(logger, logging.Formatter("%(message)s"))
+    try:
+        logger.handle(logging.makeLogRecord({
+            "msg": "remote failure", "levelno": logging.ERROR, "levelname": "ERROR",
+            "exc_text": f"Traceback (most recent call last):\nValueError: {SECRET}"}))
+    finally:
+        logger.handlers.clear()
+    assert "remote failure" in out.getvalue() and "Traceback" in out.getvalue()
+    assert_clean(out.getvalue())
