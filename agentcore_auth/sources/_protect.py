@@ -238,7 +238,7 @@ def _collect_response(operation: Any, response: dict[str, Any], body: bytes,
         _collect_xml(shape, body, found)
 
 
-def _xml_names(shape: Any, inside: bool, names: set[str], seen: set[str]) -> None:
+def _xml_names(shape: Any, names: set[str], seen: set[str]) -> None:
     """Element names under which every text is sensitive."""
     if shape.name in seen:
         return
@@ -255,14 +255,14 @@ def _xml_names(shape: Any, inside: bool, names: set[str], seen: set[str]) -> Non
         if member.metadata.get("sensitive"):
             names.add(wire)
         else:
-            _xml_names(member, inside, names, seen)
+            _xml_names(member, names, seen)
 
 
 def _collect_xml(shape: Any, body: bytes, found: list[object]) -> None:
     from xml.etree import ElementTree
 
     names: set[str] = set()
-    _xml_names(shape, False, names, set())
+    _xml_names(shape, names, set())
     if not names:
         return
     root = ElementTree.fromstring(body)  # noqa: S314 - an AWS endpoint's response, already
