@@ -121,6 +121,10 @@ class CredentialCache:
         retry_after: after serving stale, wait this long before asking upstream again.
         timer: monotonic clock (injected by tests).
         wall_clock: epoch clock, to compare with token expiry times.
+        pin: called ``pin(secret, True)`` when an entry starts holding a value and
+            ``pin(secret, False)`` when it stops (replaced, evicted, expired,
+            invalidated, cleared), under the cache's lock; the resolver keeps
+            cached values registered for redaction with it.
     """
 
     def __init__(
@@ -133,6 +137,7 @@ class CredentialCache:
         retry_after: float = 1.0,
         timer: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        pin: Callable[[Secret, bool], object] | None = None,
     ) -> None:
         self.ttl = ttl
         self.stale_if_error = stale_if_error
@@ -146,7 +151,8 @@ class CredentialCache:
         # eviction order is by last refresh rather than last read (every entry is
         # refreshed at least once per TTL anyway).
         self._index: dict[Hashable, CacheEntry] = {}
-        self._store = _Store(max_entries, timer, lambda key: self._index.pop(key, None))
+        self._pin = pin
+        self._store = _Store(max_entries, timer, self._unindex)
         self._inflight: dict[Hashable, Flight] = {}
         self._counts = dict.fromkeys((f.name for f in fields(CacheStats)), 0)
 
@@ -192,6 +198,16 @@ class CredentialCache:
             flight = self._inflight[key] = Flight(key, entry)
         return None, flight.future, flight
 
+    def hit(self, key: Hashable) -> Secret | None:
+        """The decorators' hot path: the fresh secret under ``key``, or None (then call
+        :meth:`lookup`). No tuple, no flight; only the hit counter takes the lock."""
+        entry = self._index.get(key)  # one atomic dict read; the index is only replaced whole
+        if entry is None or self._timer() >= entry.fresh_until:
+            return None
+        with self._lock:
+            self._counts["hits"] += 1
+        return entry.secret
+
     def complete(self, flight: Flight, credential: Credential) -> None:
         """Store a fetched credential and hand it to every waiter."""
         now = self._timer()
@@ -205,7 +221,7 @@ class CredentialCache:
                 del self._inflight[flight.key]
                 if lifetime > 0:
                     self._store[flight.key] = entry
-                    self._index[flight.key] = entry
+                    self._reindex(flight.key, entry)
                 else:
                     self._drop(flight.key)
         flight.future.set_result(credential.secret)
@@ -298,10 +314,26 @@ class CredentialCache:
         """Drop every entry (fetches under way still complete for their waiters)."""
         with self._lock:
             self._store.clear()
-            self._index.clear()
+            for key in list(self._index):
+                self._unindex(key)
             self._inflight.clear()
 
     def _drop(self, key: Hashable) -> None:
         """Remove ``key`` from the store and the index (lock held)."""
         self._store.pop(key, None)
-        self._index.pop(key, None)
+        self._unindex(key)
+
+    def _reindex(self, key: Hashable, entry: CacheEntry) -> None:
+        """Point the hit-path index at ``entry``, pinning its value (lock held)."""
+        old = self._index.get(key)
+        self._index[key] = entry
+        if self._pin is not None:
+            self._pin(entry.secret, True)
+            if old is not None and old is not entry:
+                self._pin(old.secret, False)
+
+    def _unindex(self, key: Hashable) -> None:
+        """Drop ``key`` from the index, unpinning its value (lock held)."""
+        old = self._index.pop(key, None)
+        if old is not None and self._pin is not None:
+            self._pin(old.secret, False)

@@ -17,6 +17,12 @@ another account is read with clients for that account: against the emulator
 it is the caller's own credentials, which the secret's resource policy (and the
 key policy) must then allow, or run the doctor with the owning account's profile.
 Pass ``clients=`` to supply your own ``(service_name, account_id) -> client``.
+
+Run in-process (a health check) with botocore at DEBUG, the doctor must not log
+the secret it reads: :func:`diagnose` installs log redaction before its first
+call, which protects every boto3 client (``SecretString`` and each of its JSON
+values are registered before botocore logs the response), and the doctor's own
+clients are protected from creation.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from typing import Any
 
 from ._doctor_checks import SERVICE_PRINCIPAL, Check, ClientFactory, DoctorReport, run_checks
 from ._exceptions import ConfigurationError
+from ._logging import ensure_log_redaction
+from .sources._protect import protect_client
 
 __all__ = ["BotoClients", "Check", "ClientFactory", "DoctorReport", "SERVICE_PRINCIPAL",
            "diagnose"]
@@ -53,9 +61,9 @@ class BotoClients:
     def __call__(self, service: str, account: str | None = None) -> Any:
         if (service, account) not in self._clients:
             agentcore = service.startswith("bedrock-agentcore")
-            client = self.session.client(
+            client = protect_client(self.session.client(
                 service, region_name=self.region,
-                endpoint_url=self.endpoint_url if agentcore else None)
+                endpoint_url=self.endpoint_url if agentcore else None))
             host = urllib.parse.urlsplit(client.meta.endpoint_url).hostname
             if account is not None and host in _LOOPBACK:
                 def add_account(request: Any, **_: Any) -> None:
@@ -87,6 +95,7 @@ def diagnose(
     Returns:
         The report; it never holds a secret value (only a fingerprint and a length).
     """
+    ensure_log_redaction()  # before any call: botocore logs every response body at DEBUG
     if clients is None:
         if region is None:
             from ._aws import configured_region

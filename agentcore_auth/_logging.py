@@ -1,27 +1,34 @@
-"""Scrub registered secrets from every log record before any handler sees it.
+"""Scrub registered secrets from every log record before any handler or filter sees it.
 
-Design: :func:`install_log_redaction` wraps the process's log record factory
-(:func:`logging.setLogRecordFactory`, the documented hook). Every record a
-logger creates passes through it, so one step covers every logger (botocore,
-``botocore.parsers``, urllib3, httpx, httpcore, loggers created later), records
-propagating from children, every handler (including handlers added later,
-pytest's caplog and :data:`logging.lastResort`), at creation, before any
-handler formats anything. Logger filters miss propagated records, and a walk
-over handlers misses handlers added afterwards; this does neither.
+Design: :func:`install_log_redaction` wraps :meth:`logging.Logger.handle`, the
+one method every record a logger emits passes through once, after
+``extra=`` fields are set and before the logger's filters and every handler
+(including handlers added later, pytest's caplog, :data:`logging.lastResort`,
+records propagating from children, records a socket receiver hands to
+``logger.handle``). Whatever formatter renders the record afterwards (text,
+JSON, rich) sees only markers:
 
-The step formats the message and, only if a value was found, stores the
-redacted text as ``msg`` with ``args=()``. A ``%``-format error keeps the
-error (logging reports it) but with ``msg`` and every arg redacted. Exceptions
-are formatted into a redacted ``exc_text`` (``exc_info`` is kept; formatters use
-``exc_text`` when it is set); ``stack_info`` is redacted.
+- ``msg`` and ``args``: the message is formatted; only if it held a value is
+  the redacted text stored as ``msg`` with ``args=()`` (clean records keep
+  their template and args for tools that group by them). A ``%``-format error
+  keeps the error (logging reports it) with ``msg`` and every arg redacted.
+- every non-standard attribute (``extra=``), recursively: strings and bytes are
+  redacted, containers replaced by a scrubbed copy (see
+  :meth:`~agentcore_auth.Redactor.redact_obj`), and any other object whose
+  ``str()`` shows a value by that redacted text.
+- ``exc_info``: the exception object itself, and its chain, are scrubbed in
+  place (:func:`agentcore_auth._scrub.sanitize_exception`), so handlers that
+  render ``record.exc_info`` themselves are clean; when in-place scrubbing
+  cannot reach the value (a custom ``__str__``), ``exc_info`` is replaced by a
+  :class:`~agentcore_auth.RedactedError` stand-in. ``exc_text`` and
+  ``stack_info`` are redacted.
 
-Two gaps remain, covered by the returned :class:`RedactingFilter`, which is also
-attached to every handler that exists at install time: ``extra=`` attributes
-(set after the factory returns) and records not made by the factory (built by
-:func:`logging.makeLogRecord`, e.g. from a socket). Attach it to your own
-handlers (``handler.addFilter(...)``) for those. The exception object in
-``exc_info`` is not changed; handlers reading it directly (rather than
-``exc_text``) should use :func:`agentcore_auth._scrub.scrub_exception`.
+Cost (``benchmarks/logging_overhead.py``): a record without extras or
+exception is formatted once more and checked with one native scan (a text the
+current matcher already found clean is remembered, so repeated messages cost a
+set lookup). Records that never reach a logger (a handler's ``handle()``
+called directly) are not covered: attach the :class:`RedactingFilter` that
+:func:`install_log_redaction` returns to such handlers.
 """
 
 from __future__ import annotations
@@ -36,16 +43,23 @@ __all__ = [
     "RedactingFilter",
     "ensure_log_redaction",
     "install_log_redaction",
+    "scrub_record",
     "uninstall_log_redaction",
 ]
 
-_DONE = "_agentcore_redacted"  # set on records already scrubbed
-# Attributes every LogRecord has; anything else came from ``extra=``.
-_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", _DONE}
+_PLAIN = logging.LogRecord("n", logging.INFO, "p", 1, "m", None, None)
+# Attributes every LogRecord has; anything else came from ``extra=`` (or a custom factory).
+_STANDARD = frozenset(_PLAIN.__dict__) | {"message", "asctime"}
+_N_BARE = len(_PLAIN.__dict__)  # a record without extras has exactly this many attributes
+_SCALARS = (int, float, bool, type(None))
+_FAILED = "[REDACTED: log record could not be scrubbed]"
 
 
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts a record in place; it never drops one.
+
+    Only needed on handlers that receive records without a logger (a direct
+    ``handler.handle(record)``); records from loggers are already scrubbed.
 
     Args:
         redactor: the registry to use; default :func:`default_redactor`.
@@ -56,12 +70,7 @@ class RedactingFilter(logging.Filter):
         self.redactor = redactor or default_redactor()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(record, _DONE, False):
-            scrub_record(record, self.redactor)
-        redact = self.redactor.redact
-        for key, value in list(record.__dict__.items()):
-            if key not in _STANDARD and isinstance(value, str):
-                record.__dict__[key] = redact(value)
+        _scrub_safely(record, self.redactor)
         return True
 
 
@@ -73,95 +82,181 @@ def _safe_str(obj: object) -> str:
 
 
 def scrub_record(record: logging.LogRecord, redactor: Redactor) -> None:
-    """Redact ``record``'s message, args, exception text and stack in place."""
-    redact = redactor.redact
-    record.__dict__[_DONE] = True
+    """Redact ``record`` in place: message, args, extras, exception and stack."""
+    d = record.__dict__
     if not len(redactor):
         return
-    try:
-        message = record.getMessage()
-    except Exception:
-        # Leave the format error for logging to report, but with nothing secret in it.
-        record.msg = redact(_safe_str(record.msg))
-        if isinstance(record.args, dict):
-            record.args = {k: redact(_safe_str(v)) for k, v in record.args.items()}
-        elif record.args:
-            record.args = tuple(redact(_safe_str(a)) for a in record.args)
-    else:
-        redacted = redact(message)
-        if redacted is not message:  # untouched records keep msg and args for tools
-            record.msg, record.args = redacted, ()
-    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
-        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    redact = redactor.redact
+    msg = record.msg
+    args = record.args
+    if args:
+        try:
+            message = record.getMessage()
+        except Exception:
+            # Leave the format error for logging to report, with nothing secret in it.
+            record.msg = redact(_safe_str(msg))
+            if isinstance(args, dict):
+                record.args = {k: redact(_safe_str(v)) for k, v in args.items()}
+            else:
+                record.args = tuple(redact(_safe_str(a)) for a in args)
+        else:
+            redacted = redact(message)
+            if redacted is not message:
+                record.msg, record.args = redacted, ()
+    elif isinstance(msg, str):
+        redacted = redact(msg)
+        if redacted is not msg:
+            record.msg = redacted
+    elif msg is not None:
+        text = _safe_str(msg)
+        redacted = redact(text)
+        if redacted is not text:
+            record.msg = redacted
+    if len(d) != _N_BARE:
+        _scrub_extras(d, redactor)
+    if record.exc_info:
+        _scrub_exc_info(record, redactor)
     if record.exc_text:
         record.exc_text = redact(record.exc_text)
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
 
 
-class _Factory:
-    """The wrapping record factory; ``active`` lets uninstall disarm it in place."""
+def _extra_keys(d: dict[str, Any]) -> list[str]:
+    """The non-standard attributes: ``extra=`` puts them last, so look from the end."""
+    found = []
+    for key in reversed(d):
+        if key in _STANDARD:
+            break
+        found.append(key)
+    if len(found) != len(d) - _N_BARE:  # not only at the end: look at every one
+        found = [key for key in d if key not in _STANDARD]
+    return found
 
-    def __init__(self, previous: Any, flt: RedactingFilter) -> None:
-        self.previous = previous
+
+def _scrub_extras(d: dict[str, Any], redactor: Redactor) -> None:
+    for key in _extra_keys(d):
+        value = d[key]
+        if isinstance(value, _SCALARS):
+            continue
+        if isinstance(value, str):
+            new: Any = redactor.redact(value)
+        else:
+            new = redactor.redact_obj(value)
+            # What redact_obj does not walk (objects, values inside them): judge the
+            # text a formatter would print, and print that text redacted if needed.
+            text = _safe_str(new)
+            redacted = redactor.redact(text)
+            if redacted is not text:
+                new = redacted
+        if new is not value:
+            d[key] = new
+
+
+def _scrub_exc_info(record: logging.LogRecord, redactor: Redactor) -> None:
+    from ._scrub import sanitize_exception
+
+    exc_info = record.exc_info
+    if not isinstance(exc_info, tuple) or len(exc_info) != 3 or exc_info[1] is None:
+        return
+    exc = exc_info[1]
+    clean = sanitize_exception(exc, redactor)
+    if clean is not exc:
+        record.exc_info = (type(clean), clean, exc.__traceback__)
+        record.exc_text = None
+
+
+def _scrub_safely(record: logging.LogRecord, redactor: Redactor) -> None:
+    try:
+        scrub_record(record, redactor)
+    except Exception:  # never let redaction break the caller's log call, never leak
+        record.msg, record.args = _FAILED, ()
+        record.exc_info = record.exc_text = record.stack_info = None
+        d = record.__dict__
+        for key in [k for k in d if k not in _STANDARD]:
+            d[key] = _FAILED
+
+
+class _Hook:
+    """The state of the wrapped ``Logger.handle``; ``active`` lets uninstall disarm it."""
+
+    def __init__(self, original: Any, flt: RedactingFilter) -> None:
+        self.original = original
         self.filter = flt
         self.active = True
 
-    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
-        record: logging.LogRecord = self.previous(*args, **kwargs)
-        if self.active and not getattr(record, _DONE, False):
-            try:
-                scrub_record(record, self.filter.redactor)
-            except Exception:  # never let redaction break the caller's log call
-                record.msg, record.args = "[REDACTED: log record could not be scrubbed]", ()
-                record.exc_info = record.exc_text = record.stack_info = None
-        return record
-
 
 _lock = threading.Lock()
-_factory: _Factory | None = None
-_handlers: list[logging.Handler] = []
+_hook: _Hook | None = None
 
 
-def _existing_handlers() -> list[logging.Handler]:
-    loggers: list[Any] = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    found = [h for lg in loggers for h in getattr(lg, "handlers", ())]
-    if logging.lastResort is not None:
-        found.append(logging.lastResort)
-    return list(dict.fromkeys(found))
+def _make_handle(hook: _Hook) -> Any:
+    original = hook.original
+
+    def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
+        # Nothing marks a record as done: scrubbing twice is harmless, and a new
+        # attribute on every record would cost more than the check it saves.
+        if hook.active:
+            redactor = hook.filter.redactor
+            try:
+                msg, args = record.msg, record.args
+                if (type(msg) is str and (not args or type(args) is tuple)
+                        and record.exc_info is None and not record.exc_text
+                        and not record.stack_info):
+                    # The common record: a message (and args, extras), nothing else.
+                    text = msg % args if args else msg
+                    redacted = redactor.redact(text)
+                    if redacted is not text:
+                        record.msg, record.args = redacted, ()
+                    if len(record.__dict__) != _N_BARE:
+                        _scrub_extras(record.__dict__, redactor)
+                else:
+                    scrub_record(record, redactor)
+            except Exception:  # a format error, or worse: the careful path decides
+                _scrub_safely(record, redactor)
+        return original(self, record)
+
+    handle.__wrapped__ = original  # type: ignore[attr-defined]
+    handle._agentcore_hook = hook  # type: ignore[attr-defined]
+    return handle
+
+
+def _installed() -> bool:
+    return _hook is not None and getattr(logging.Logger.handle, "_agentcore_hook", None) is _hook
 
 
 def install_log_redaction(redactor: Redactor | None = None) -> RedactingFilter:
     """Redact registered secrets from all log records, from now on.
 
-    Idempotent: a second call returns the same filter (switching it to
-    ``redactor`` if one is given).
+    Also protects every boto3 client in the process (see
+    :func:`agentcore_auth.sources.protect_botocore`). Idempotent: a second call
+    returns the same filter (switching it to ``redactor`` if one is given).
 
     Args:
         redactor: the registry to use; default :func:`default_redactor`.
 
     Returns:
-        The filter, already on every current handler; add it to handlers that
-        use ``extra=`` fields or receive records from elsewhere.
+        A filter for handlers that receive records without a logger.
     """
-    global _factory
+    global _hook
     with _lock:
-        if _factory is not None and _factory.active:
+        if _hook is not None and _hook.active:
             if redactor is not None:
-                _factory.filter.redactor = redactor
-            if logging.getLogRecordFactory() is not _factory:
-                # Someone replaced the factory without wrapping ours: wrap theirs.
-                _factory = _Factory(logging.getLogRecordFactory(), _factory.filter)
-                logging.setLogRecordFactory(_factory)
-            return _factory.filter
-        flt = RedactingFilter(redactor)
-        _factory = _Factory(logging.getLogRecordFactory(), flt)
-        logging.setLogRecordFactory(_factory)
-        for handler in _existing_handlers():
-            if flt not in handler.filters:
-                handler.addFilter(flt)
-                _handlers.append(handler)
-        return flt
+                _hook.filter.redactor = redactor
+            if not _installed():
+                # Someone replaced Logger.handle without wrapping ours: wrap theirs.
+                _hook.active = False
+                _hook = _Hook(logging.Logger.handle, _hook.filter)
+                logging.Logger.handle = _make_handle(_hook)  # type: ignore[method-assign]
+            flt = _hook.filter
+        else:
+            flt = RedactingFilter(redactor)
+            _hook = _Hook(logging.Logger.handle, flt)
+            logging.Logger.handle = _make_handle(_hook)  # type: ignore[method-assign]
+    from .sources._protect import protect_botocore
+
+    protect_botocore()
+    return flt
 
 
 def ensure_log_redaction() -> None:
@@ -169,20 +264,19 @@ def ensure_log_redaction() -> None:
 
     The resolver calls this on its first resolution (``redact_logs=True``).
     """
-    if _factory is None or not _factory.active or logging.getLogRecordFactory() is not _factory:
+    if not _installed():
         install_log_redaction()
 
 
 def uninstall_log_redaction() -> None:
-    """Undo :func:`install_log_redaction` (for tests)."""
-    global _factory
+    """Undo :func:`install_log_redaction` (for tests); botocore stays protected."""
+    global _hook
     with _lock:
-        if _factory is None:
+        hook = _hook
+        if hook is None:
             return
-        _factory.active = False
-        if logging.getLogRecordFactory() is _factory:
-            logging.setLogRecordFactory(_factory.previous)
-        for handler in _handlers:
-            handler.removeFilter(_factory.filter)
-        _handlers.clear()
-        _factory = None
+        hook.active = False
+        original = hook.original
+        if getattr(logging.Logger.handle, "_agentcore_hook", None) is hook:
+            logging.Logger.handle = original  # type: ignore[method-assign]
+        _hook = None

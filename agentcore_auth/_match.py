@@ -12,12 +12,21 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["MATCHERS", "Sub", "available_matcher"]
+__all__ = ["MATCHERS", "Sub", "available_matcher", "probe_of"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 Sub = Callable[[str], str]
 """Replace every match in a text; return the same object when nothing matched."""
+
+Probe = Callable[[str], object]
+"""Truthy when a text may hold a match (it may raise ``UnicodeEncodeError``: ask the Sub)."""
+
+
+def probe_of(sub: Sub) -> Probe | None:
+    """The cheap "any match?" test a builder attached to ``sub``, if any."""
+    probe: Probe | None = getattr(sub, "probe", None)
+    return probe
 
 
 def _join(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
@@ -48,8 +57,11 @@ def _build_ahocorasick_rs(table: dict[str, str]) -> Sub:
             found = find(text)
         except UnicodeEncodeError:  # lone surrogates (from surrogateescape) are not UTF-8
             found = find(_SURROGATE.sub("\ufffd", text))  # same length, same indexes
+        if not found:
+            return text
         return _join(text, ((s, e, markers[i]) for i, s, e in found))
 
+    sub.probe = find  # type: ignore[attr-defined]
     return sub
 
 
@@ -65,6 +77,7 @@ def _build_pyahocorasick(table: dict[str, str]) -> Sub:
     def sub(text: str) -> str:
         return _join(text, ((e - n + 1, e + 1, m) for e, (n, m) in iter_long(text)))
 
+    sub.probe = lambda text: next(iter_long(text), None) is not None  # type: ignore[attr-defined]
     return sub
 
 
@@ -101,6 +114,7 @@ def _build_regex(table: dict[str, str]) -> Sub:
     def sub(text: str) -> str:
         return _join(text, ((m.start(), m.end(), table[m.group()]) for m in finditer(text)))
 
+    sub.probe = regex.search  # type: ignore[attr-defined]
     return sub
 
 

@@ -1,8 +1,11 @@
 """Redaction of live secret values, by value and (in containers) by key name.
 
 A :class:`Redactor` holds every credential value the resolver has fetched,
-with the encodings it commonly turns up in (base64, URL, JSON, HTML, reprs,
-``Bearer``/``Basic`` headers), and replaces them with ``[REDACTED:<name>]``.
+with the encodings it commonly turns up in (base64 and base32 at any byte
+offset, hex, URL once or twice, JSON including ``\\uXXXX`` escapes, HTML,
+reprs, ``Bearer``/``Basic`` headers; base64 wrapped at 76 characters is
+matched unwrapped), and replaces them with ``[REDACTED:<name>]``. Values a
+live cache entry holds are pinned: churn never evicts them.
 
 Matching is one leftmost-longest multi-pattern pass, so an encoding that
 contains another (``Bearer <v>``, padded base64) is replaced whole. The
@@ -17,22 +20,21 @@ lock and swaps it in with one assignment; otherwise ``redact`` takes no lock.
 A few new values get a small "delta" matcher beside the old base instead of a
 full rebuild; the two are merged once the extra pass has cost about as much
 as a rebuild (ski rental), so a rotation never stalls logging for long.
+Most text holds no value: ``redact`` first asks the matcher's native "any
+match?" probe, and remembers short texts found clean until the next change.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import json
 import re
 import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
 
-from ._match import MATCHERS, Sub, available_matcher
+from ._encodings import MIN_SECRET_LENGTH, secret_patterns
+from ._match import MATCHERS, Sub, available_matcher, probe_of
 from ._objwalk import ATOMS as _ATOMS
 from ._objwalk import empty_like, rebuild, walk_object
 from ._secret import Secret
@@ -46,8 +48,6 @@ __all__ = [
     "redact_obj",
 ]
 
-MIN_SECRET_LENGTH = 8
-"""Shorter values (and encoding fragments) are refused: they would blank ordinary words."""
 
 DEFAULT_SENSITIVE_KEYS = frozenset(
     {
@@ -62,90 +62,18 @@ DEFAULT_SENSITIVE_KEYS = frozenset(
 
 KEY_MARKER = "[REDACTED]"
 
-_HEX_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+# Base64 wrapped at 76 characters (MIME, ``base64.encodebytes``): full lines, then a last one.
+_WRAPPED_B64 = re.compile(r"(?:[A-Za-z0-9+/]{76}\r?\n)+[A-Za-z0-9+/]*={0,2}")
+_LINE_BREAK = re.compile(r"\r?\n")
+_CLEAN_MAX_CHARS = 512  # texts remembered as clean (per matcher state) ...
+_CLEAN_MAX_ENTRIES = 1024  # ... and how many: at most 512 kB of log messages
 _MAX_PASSES = 4  # bound on re-scans when a marker could complete a pattern
-
-
-def _b64_cores(data: bytes, altchars: bytes | None) -> set[str]:
-    """Base64 characters fixed by ``data`` alone, at each of the 3 byte alignments.
-
-    Inside a longer blob such as ``base64(b"user:" + secret)`` the secret may start
-    at any byte offset mod 3; the characters that straddle its edges depend on the
-    neighbours, the ones in between do not.
-    """
-    cores = set()
-    for shift in range(3):
-        encoded = base64.b64encode(b"\0" * shift + data, altchars).decode("ascii")
-        first = -(-8 * shift // 6)  # first char whose 6 bits all come from data
-        last = (8 * (shift + len(data))) // 6  # one past the last such char
-        cores.add(encoded[first:last])
-    return cores
-
-
-def _repr_bodies(text: str) -> set[str]:
-    """How ``text`` looks inside ``repr(text)`` and ``repr(text.encode())``.
-
-    botocore logs response bodies as bytes reprs. Which quote the repr escapes
-    depends on the whole object, so both styles are produced: a trailing ``"``
-    forces single quotes (``'`` escaped), a trailing ``'`` double quotes if possible.
-    """
-    data = text.encode("utf-8")
-    return {
-        repr(text + '"')[1:-2],
-        repr(text + "'")[1:-2],
-        repr(data + b'"')[2:-2],
-        repr(data + b"'")[2:-2],
-    }
-
-
-def _text_forms(text: str) -> set[str]:
-    """Textual encodings of one form: raw, JSON, HTML/XML, URL, reprs, Bearer."""
-    forms = {text, "Bearer " + text}
-    for escaped in (json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]):
-        forms.add(escaped)
-        forms.add(escaped.replace("/", "\\/"))
-        forms.update(_repr_bodies(escaped))
-    forms.update(_repr_bodies(text))
-    escaped_html = html.escape(text)
-    forms.update((escaped_html, html.escape(text, quote=False)))
-    forms.add(escaped_html.replace("&#x27;", "&#39;").replace("&quot;", "&#34;"))
-    for url in (quote(text, safe=""), quote(text), quote_plus(text), quote_plus(text, safe="/")):
-        forms.add(url)
-        forms.add(_HEX_ESCAPE.sub(lambda m: m.group(0).lower(), url))
-    return forms
-
-
-def secret_patterns(value: str, min_length: int = MIN_SECRET_LENGTH) -> frozenset[str]:
-    """Every string :class:`Redactor` looks for when ``value`` is registered.
-
-    Args:
-        value: the secret.
-        min_length: patterns shorter than this are left out.
-
-    Returns:
-        The raw value and its encodings, and those of each line of a multi-line value.
-    """
-    bases = {value}
-    if "\n" in value or "\r" in value:
-        bases.update(line.strip() for line in value.splitlines())
-    patterns: set[str] = set()
-    for base in bases:
-        if len(base.strip()) < min_length:
-            continue
-        patterns.update(_text_forms(base))
-        data = base.encode("utf-8")
-        for altchars in (None, b"-_"):
-            encoded = base64.b64encode(data, altchars).decode("ascii")
-            patterns.update((encoded, encoded.rstrip("=")))
-            patterns.update(_b64_cores(data, altchars))
-        patterns.add("Basic " + base64.b64encode(data).decode("ascii"))
-    return frozenset(p for p in patterns if len(p) >= min_length)
 
 
 class _State:
     """What ``redact`` needs, swapped in whole: matchers over a base and a delta."""
 
-    __slots__ = ("version", "seq", "subs", "rescan", "budget")
+    __slots__ = ("version", "seq", "subs", "rescan", "budget", "probe", "clean")
 
     def __init__(self, version: int, seq: int, subs: tuple[Sub, ...], rescan: bool) -> None:
         self.version = version
@@ -153,6 +81,11 @@ class _State:
         self.subs = subs  # delta first (newest names win), then base
         self.rescan = rescan
         self.budget = 0  # characters the delta may still cost before a merge
+        # One matcher: redact() asks its probe first; most log text holds no value.
+        self.probe = probe_of(subs[0]) if len(subs) == 1 else None
+        # Short texts this very matcher found clean: log messages repeat. Valid
+        # only for this state; any registration or removal makes a new one.
+        self.clean: set[str] = set()
 
 
 _EMPTY = _State(0, 0, (), False)
@@ -164,14 +97,17 @@ _MERGE_FACTOR = {"ahocorasick-rs": 32, "pyahocorasick": 32, "regex": 512}
 class Redactor:
     """A thread-safe registry of live secret values that scrubs them from text.
 
-    Values stay registered after rotation until ``max_values`` newer ones push
-    them out (least recently registered first), because old values still turn up
-    in late logs. Values shorter than ``min_length`` (8 by default) are refused
-    with a :class:`UserWarning`. Subclass and override :meth:`redact_obj` to walk
-    more container types.
+    A value :meth:`pin`-ned by a live cache entry is never forgotten. Other
+    values (rotated out, evicted, tokens seen in requests) stay registered,
+    because old values still turn up in late logs, until ``max_values`` newer
+    unpinned ones push them out (least recently registered or unpinned first).
+    So at most ``max_values`` plus one value per live cache entry are held: the
+    bound follows the resolvers' ``max_entries``. Values shorter than
+    ``min_length`` (8 by default) are refused with a :class:`UserWarning`.
+    Subclass and override :meth:`redact_obj` to walk more container types.
 
     Args:
-        max_values: how many values to keep; the oldest is forgotten beyond that.
+        max_values: how many unpinned values to keep; the oldest is forgotten beyond that.
         min_length: shortest value, and shortest encoding fragment, to look for.
         sensitive_keys: key names whose string values :meth:`redact_obj` blanks
             (compared lower-cased, ``-`` as ``_``); ``()`` turns that layer off.
@@ -204,6 +140,7 @@ class Redactor:
         self.matcher = matcher or available_matcher()
         # value -> (name, patterns, sequence number of its last change); oldest first
         self._values: OrderedDict[str, tuple[str, frozenset[str], int]] = OrderedDict()
+        self._pins: dict[str, int] = {}  # value -> live cache entries holding it
         self._lock = threading.Lock()
         self._version = 0  # bumped on every change
         self._seq = 0
@@ -215,6 +152,11 @@ class Redactor:
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def __contains__(self, value: object) -> bool:
+        """Whether ``value`` (a str or :class:`Secret`) is registered now."""
+        raw = value.reveal() if isinstance(value, Secret) else value
+        return raw in self._values
 
     def register(self, value: str | Secret, *, name: str | None = None) -> bool:
         """Start redacting ``value`` (and its encodings) as ``[REDACTED:<name>]``.
@@ -250,17 +192,71 @@ class Redactor:
             self._seq += 1
             self._values[value] = (name, patterns, self._seq)
             self._values.move_to_end(value)
-            while len(self._values) > self.max_values:
-                # Evicted values stay in the base matcher until its next rebuild:
-                # redacting them a little longer is harmless.
-                self._values.popitem(last=False)
+            self._evict()
             self._version += 1
         return True
+
+    def _evict(self) -> None:
+        """Forget the oldest unpinned values beyond ``max_values`` (lock held).
+
+        Evicted values stay in the base matcher until its next rebuild:
+        redacting them a little longer is harmless.
+        """
+        values, pins = self._values, self._pins
+        while len(values) - len(pins) > self.max_values:
+            oldest = next(iter(values))
+            if oldest in pins:
+                values.move_to_end(oldest)  # live: skipped, and not looked at again soon
+            else:
+                del values[oldest]
+
+    def pin(self, value: str | Secret, *, name: str | None = None) -> None:
+        """Keep ``value`` registered while a live cache entry holds it (counted).
+
+        Registers it again if churn evicted it in between. Each :meth:`pin` is
+        undone by one :meth:`unpin`; values too short to register are ignored.
+        """
+        raw = value.reveal() if isinstance(value, Secret) else value
+        if len(raw.strip()) < self.min_length:
+            return
+        with self._lock:
+            if raw in self._values:
+                self._pins[raw] = self._pins.get(raw, 0) + 1
+                return
+        name = name or (value.name if isinstance(value, Secret) else None) or "secret"
+        patterns = secret_patterns(raw, self.min_length)  # outside the lock: the slow part
+        with self._lock:
+            if raw not in self._values:
+                self._seq += 1
+                self._values[raw] = (name, patterns, self._seq)
+                self._version += 1
+            self._pins[raw] = self._pins.get(raw, 0) + 1
+            self._evict()
+
+    def unpin(self, value: str | Secret) -> None:
+        """Undo one :meth:`pin`; the last one lets the value age out like any other."""
+        raw = value.reveal() if isinstance(value, Secret) else value
+        with self._lock:
+            count = self._pins.get(raw)
+            if count is None:
+                return
+            if count > 1:
+                self._pins[raw] = count - 1
+                return
+            del self._pins[raw]
+            if raw in self._values:
+                self._values.move_to_end(raw)  # ages out from now on
+            self._evict()
+
+    def pinned(self) -> int:
+        """How many distinct values live cache entries hold."""
+        return len(self._pins)
 
     def unregister(self, value: str | Secret) -> bool:
         """Stop redacting ``value``; returns whether it was registered."""
         raw = value.reveal() if isinstance(value, Secret) else value
         with self._lock:
+            self._pins.pop(raw, None)
             if self._values.pop(raw, None) is None:
                 return False
             self._version += 1
@@ -271,6 +267,7 @@ class Redactor:
         """Forget every value."""
         with self._lock:
             self._values.clear()
+            self._pins.clear()
             self._version += 1
             self._full_version = self._version
 
@@ -317,6 +314,21 @@ class Redactor:
         """
         if len(text) < self.min_length:
             return text
+        state = self._state
+        if state.version == self._version and state.probe is not None:
+            # The fast path every log record takes: one native scan, no match, done.
+            clean = state.clean
+            if text in clean:
+                return text
+            try:
+                if not state.probe(text) and (len(text) <= 76 or "\n" not in text):
+                    if len(text) <= _CLEAN_MAX_CHARS:
+                        if len(clean) >= _CLEAN_MAX_ENTRIES:
+                            clean.clear()
+                        clean.add(text)
+                    return text
+            except UnicodeEncodeError:  # lone surrogates: the full path copes
+                pass
         state = self._current()
         if len(state.subs) > 1:
             state.budget -= len(text)  # racy on purpose: a late merge is harmless
@@ -331,7 +343,25 @@ class Redactor:
             if result is text:
                 break
             text = result
+        if len(text) > 76 and "\n" in text and state.subs:
+            return self._redact_wrapped(text)
         return text
+
+    def _redact_wrapped(self, text: str) -> str:
+        """Redact base64 wrapped at 76 characters by matching each run unwrapped."""
+        parts: list[str] = []
+        pos = 0
+        for match in _WRAPPED_B64.finditer(text):
+            run = match.group()
+            joined = _LINE_BREAK.sub("", run)
+            redacted = self.redact(joined)
+            if redacted is not joined:
+                parts += (text[pos:match.start()], redacted)
+                pos = match.end()
+        if not parts:
+            return text
+        parts.append(text[pos:])
+        return "".join(parts)
 
     def redact_bytes(self, data: bytes) -> bytes:
         """Like :meth:`redact` for bytes; invalid UTF-8 survives the round trip."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from . import _telemetry
 from ._consent_hook import consent_error, rejection_error
 from ._credential import CredentialRequest
 from ._exceptions import AuthorizationRequiredError, ConfigurationError, CredentialRejectedError
@@ -158,6 +159,11 @@ class CredentialBinding:
         self._on_auth_url = on_auth_url
         self._token_poller = token_poller
         self._wait = on_auth_url is not None if wait_for_consent is None else wait_for_consent
+        # Requests that depend on nothing but themselves (no user, no consent, no
+        # callback URL) are answered from the cache by key on a hit.
+        static = request.kind == "api_key" or (
+            request.auth_flow == "M2M" and not request.user_bound)
+        self._hit_key = request.cache_key if static and not request.force_authentication else None
 
     def __repr__(self) -> str:
         return (f"CredentialBinding({self.decorator}, provider_name={self.provider_name!r}, "
@@ -174,6 +180,13 @@ class CredentialBinding:
                 f"{self.into!r} is injected by @{self.decorator}(provider_name="
                 f"{self.provider_name!r}); callers must not pass it")
         return self._resolver or default_resolver()
+
+    def cached(self, resolver: CredentialResolver) -> Secret | None:
+        """The credential on a cache hit, without resolving; None: call :meth:`get`."""
+        key, hit = self._hit_key, resolver._hit
+        if key is None or hit is None or _telemetry.observer is not None:
+            return None  # with telemetry on, every resolution goes through resolve()
+        return hit(key)
 
     def inject(self, kwargs: dict[str, Any], secret: Secret) -> dict[str, Any]:
         """``kwargs`` plus the credential under ``into`` (a new dict)."""
@@ -377,7 +390,9 @@ def call_sync(binding: CredentialBinding, kwargs: dict[str, Any],
               attempt: Callable[[dict[str, Any]], T]) -> T:
     """Resolve, call ``attempt`` with the credential; on a refusal, refetch and call once more."""
     resolver = binding.begin(kwargs)
-    secret = binding.get(resolver)
+    secret = binding.cached(resolver)
+    if secret is None:
+        secret = binding.get(resolver)
     try:
         return attempt(binding.inject(kwargs, secret))
     except Exception as exc:
@@ -393,7 +408,9 @@ async def call_async(binding: CredentialBinding, kwargs: dict[str, Any],
                      attempt: Callable[[dict[str, Any]], Coroutine[Any, Any, T]]) -> T:
     """Async twin of :func:`call_sync`: ``await aget`` and ``await attempt``."""
     resolver = binding.begin(kwargs)
-    secret = await binding.aget(resolver)
+    secret = binding.cached(resolver)
+    if secret is None:
+        secret = await binding.aget(resolver)
     try:
         return await attempt(binding.inject(kwargs, secret))
     except Exception as exc:

@@ -129,6 +129,7 @@ class CredentialResolver:
             stale_if_error=stale_if_error,
             expiry_skew=expiry_skew,
             timer=timer,
+            pin=self._pin,
         )
         self._pool = WorkerPool(max_workers)
         self._consent_timeout = consent_timeout
@@ -149,6 +150,11 @@ class CredentialResolver:
             if shared_cache is None
             else shared_cache.attach(self._cache, ttl=ttl, expiry_skew=expiry_skew)
         )
+        # The decorators read hits straight from the cache, unless a subclass
+        # changed how requests resolve.
+        plain = type(self).resolve is CredentialResolver.resolve and (
+            type(self).aresolve is CredentialResolver.aresolve)
+        self._hit: Callable[[Hashable], Secret | None] | None = self._cache.hit if plain else None
 
     def __repr__(self) -> str:
         return f"CredentialResolver(source={self.source!r}, cache={self._cache!r})"
@@ -541,6 +547,15 @@ class CredentialResolver:
         default_redactor().register(secret, name=secret.name)
         if self._redactor is not None:
             self._redactor.register(secret, name=secret.name)
+
+    def _pin(self, secret: Secret, held: bool) -> None:
+        """Keep a cached value registered for redaction while the cache holds it."""
+        from ._redact import default_redactor
+
+        for redactor in (default_redactor(), self._redactor):
+            method = getattr(redactor, "pin" if held else "unpin", None)
+            if method is not None:
+                method(secret)
 
     def _consent_wait(
         self, request: CredentialRequest, pending: AuthorizationRequiredError

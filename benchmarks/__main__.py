@@ -29,6 +29,12 @@ def _redaction(bench: Any, quick: bool) -> list[Row]:
     return redaction.run(quick=quick)
 
 
+def _log_redaction(bench: Any, quick: bool) -> list[Row]:
+    from . import logging_overhead
+
+    return logging_overhead.run(quick=quick)
+
+
 def _module(name: str) -> Callable[[Any, bool], list[Row]]:
     def run(bench: Any, quick: bool) -> list[Row]:
         import importlib
@@ -48,6 +54,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "httpx_overhead": (_module("httpx_overhead"), True),
     "fleet": (_module("fleet"), True),
     "redaction": (_redaction, False),
+    "log_redaction": (_log_redaction, False),
     "memory": (_module("memory"), False),
 }
 

@@ -7,9 +7,14 @@ undecorated. Peers: ``aws_secretsmanager_caching.SecretCache`` (and its
 ``max_age``, both hitting moto's Secrets Manager behind the emulator, and the
 official ``bedrock_agentcore.identity.auth.requires_api_key``, which calls the
 service on every call. Figures are medians and p99s of per-call means over
-batches (1,000 calls per sample; the official decorator: 1 call per sample),
+batches (200 calls per sample, 600 rounds; the official decorator: 1 call per sample),
 every case interleaved with the others round by round. SecretCache's
-samples are 100 calls (it deep-copies its cached response on every hit).
+samples are 20 calls (it deep-copies its cached response on every hit).
+
+The decorator overhead is measured twice: first with the garbage collector
+running as it does in production (rows "GC running"), then, like every other
+row, under ``gc.freeze()`` (the emulator's millions of objects moved out of the
+collector's reach, which flatters every figure a little).
 
 Scrubbing at the source (issue #12) is measured against the wrapper as it was
 before it, rebuilt here from the same ``call_sync``/``call_async`` (so any other
@@ -39,20 +44,73 @@ from ._wiring import Bench
 
 SCENARIO = "hot_path"
 HIT_TARGET_S = 2e-6
-OVERHEAD_TARGET_S = 5e-6
+OVERHEAD_TARGET_S = 3e-6
+OVERHEAD_TARGET = "<= 3 us"
 SCRUB_TARGET_S = 1e-6  # issue #12: result scrubbing may add at most 1 us per cache-hit call
 
 
 def run(bench: Bench, quick: bool = False) -> list[Row]:
     """Measure every hot-path case; one row per comparison."""
+    rows = _gc_running(bench, quick)
     with frozen_heap():
-        return _run(bench, quick)
+        return rows + _run(bench, quick)
+
+
+def _gc_running(bench: Bench, quick: bool) -> list[Row]:
+    """Decorator overhead, sync and async, without ``gc.freeze()``."""
+    import gc
+
+    from agentcore_auth import requires_api_key
+
+    # Short samples (about 0.3 ms), many rounds: on a shared machine a sample the
+    # scheduler preempted is an outlier the median drops, not a shifted median.
+    n, rounds = (50, 20) if quick else (200, 1000)
+    provider = bench.provider("hot-gc")
+    resolver = bench.resolver()
+    resolver.get_api_key(provider.name)
+
+    @requires_api_key(provider_name=provider.name, resolver=resolver)
+    def tool(city: str, *, api_key: str) -> str:
+        return city
+
+    def plain(city: str, *, api_key: str = "") -> str:
+        return city
+
+    @requires_api_key(provider_name=provider.name, resolver=resolver)
+    async def atool(city: str, *, api_key: str) -> str:
+        return city
+
+    async def aplain(city: str, *, api_key: str = "") -> str:
+        return city
+
+    async def both() -> dict[str, list[float]]:
+        return await ainterleave(
+            {"atool": abatch(atool, ("Paris",), n), "aplain": abatch(aplain, ("Paris",), n)},
+            rounds,
+        )
+
+    assert gc.isenabled()
+    results = interleave({"tool": batch(tool, ("Paris",), n),
+                          "plain": batch(plain, ("Paris",), n)}, rounds)
+    results.update(run_async(both()))
+    rows = []
+    for colour, ours, base in (("sync", "tool", "plain"), ("async", "atool", "aplain")):
+        overhead = [t - p for t, p in zip(results[ours], results[base], strict=True)]
+        mean = (sum(results[ours]) - sum(results[base])) / len(overhead)
+        row = time_row(SCENARIO, f"decorator overhead ({colour}), per call, GC running",
+                       overhead, mean_s=mean,
+                       note=f"paired difference, no gc.freeze(); mean {mean * 1e6:.2f} us")
+        set_target(row, OVERHEAD_TARGET, row["median_s"] <= OVERHEAD_TARGET_S)
+        rows.append(row)
+    resolver.close()
+    return rows
 
 
 def _run(bench: Bench, quick: bool) -> list[Row]:
     from agentcore_auth import requires_api_key
 
-    n, rounds = (100, 10) if quick else (1000, 200)
+    # Short samples, many rounds (see _gc_running).
+    n, rounds = (100, 10) if quick else (200, 600)
     official_calls = 10 if quick else 200
     provider = bench.provider("hot")
     resolver = bench.resolver()
@@ -111,12 +169,12 @@ def _run(bench: Bench, quick: bool) -> list[Row]:
     )
     over_row = time_row(
         SCENARIO,
-        "decorator overhead (sync), per call",
+        "decorator overhead (sync), per call, gc.freeze()",
         overhead,
         note="paired difference per round",
     )
     over_median = over_row["median_s"]
-    set_target(over_row, "< 5 us", over_median < OVERHEAD_TARGET_S)
+    set_target(over_row, OVERHEAD_TARGET, over_median <= OVERHEAD_TARGET_S)
     rows.append(over_row)
     if "SecretCache decorator" in results:
         peer_over = [
@@ -256,11 +314,11 @@ async def _async_rows(
     )
     over_row = time_row(
         SCENARIO,
-        "decorator overhead (async), per call",
+        "decorator overhead (async), per call, gc.freeze()",
         overhead,
         note="paired difference per round",
     )
-    set_target(over_row, "< 5 us", over_row["median_s"] < OVERHEAD_TARGET_S)
+    set_target(over_row, OVERHEAD_TARGET, over_row["median_s"] <= OVERHEAD_TARGET_S)
     rows = [hit, tool_row, over_row]
     _, reason = optional_import("bedrock_agentcore.identity.auth")
     if reason:

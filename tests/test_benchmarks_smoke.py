@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {
-    "hot_path", "stampede", "rotation", "httpx_overhead", "redaction", "memory", "fleet",
+    "hot_path", "stampede", "rotation", "httpx_overhead", "redaction", "log_redaction", "memory",
+    "fleet",
 }
 
 

@@ -79,21 +79,36 @@ def test_child_logger_created_after_install(
 
 
 def test_handler_that_existed_before_install(stream: io.StringIO) -> None:
-    """A handler attached before installation gets the filter and redacted records."""
+    """A handler attached before installation gets redacted records, extras included."""
     r = Redactor()
     r.register(SECRET, name="weather")
     flt = install_log_redaction(r)
     try:
-        handler = logging.getLogger().handlers[-1]
-        assert flt in handler.filters
         assert install_log_redaction() is flt  # idempotent
         ensure_log_redaction()
-        assert logging.getLogRecordFactory().__class__.__name__ == "_Factory"
+        assert hasattr(logging.Logger.handle, "_agentcore_hook")
         logging.getLogger("before").warning("plain %s", SECRET, extra={"ctx": f"x {SECRET}"})
         assert_clean(stream.getvalue())
     finally:
         uninstall_log_redaction()
-    assert flt not in handler.filters
+    assert not hasattr(logging.Logger.handle, "_agentcore_hook")
+
+
+def test_reinstalls_over_a_replaced_logger_handle(stream: io.StringIO) -> None:
+    """Someone replacing Logger.handle after us: the next install wraps theirs."""
+    r = Redactor()
+    r.register(SECRET, name="weather")
+    install_log_redaction(r)
+    ours = logging.Logger.handle
+    try:
+        logging.Logger.handle = ours.__wrapped__  # type: ignore[attr-defined,method-assign]
+        ensure_log_redaction()
+        assert logging.Logger.handle is not ours
+        logging.getLogger("replaced").warning("plain %s", SECRET)
+        assert_clean(stream.getvalue())
+    finally:
+        uninstall_log_redaction()
+        logging.Logger.handle = ours.__wrapped__  # type: ignore[attr-defined,method-assign]
 
 
 def test_last_resort(redactor: Redactor, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,12 +154,11 @@ def test_format_errors_are_reported_redacted(
     assert_clean(err)
 
 
-def test_extras_are_redacted_by_the_filter(redactor: Redactor) -> None:
-    """The returned filter scrubs extra= attributes on handlers that carry it."""
+def test_extras_are_redacted_without_any_filter(redactor: Redactor) -> None:
+    """extra= attributes reach a handler without the filter redacted."""
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(message)s %(ctx)s"))
-    handler.addFilter(install_log_redaction())
     logging.getLogger("extra").addHandler(handler)
     try:
         logging.getLogger("extra").info("ok", extra={"ctx": SECRET})

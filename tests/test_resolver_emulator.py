@@ -380,9 +380,9 @@ def test_redact_logs_option_decides_log_redaction(
 
     name, _ = env.create_api_key_provider("option-value-123456")
     uninstall_log_redaction()
-    factory = logging.getLogRecordFactory()
+    handle = logging.Logger.handle
     try:
         CredentialResolver(identity_source(env), redact_logs=redact_logs).get_api_key(name)
-        assert (logging.getLogRecordFactory() is not factory) is redact_logs
+        assert (logging.Logger.handle is not handle) is redact_logs
     finally:
         install_log_redaction()  # as the rest of the session expects

@@ -6,9 +6,11 @@ Implement :class:`CredentialSource` (one synchronous ``fetch``) to add your own.
 from ._agentcore import AgentCoreIdentitySource
 from ._base import CredentialSource
 from ._env import EnvSource
+from ._protect import protect_botocore
 from ._secretsmanager import SecretsManagerSource
 
-__all__ = ["AgentCoreIdentitySource", "CredentialSource", "EnvSource", "SecretsManagerSource"]
+__all__ = ["AgentCoreIdentitySource", "CredentialSource", "EnvSource", "SecretsManagerSource",
+           "protect_botocore"]
 
 for _name in __all__:
     globals()[_name].__module__ = __name__
