@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -32,6 +33,9 @@ def wired(local_agentcore: LocalAgentCore, monkeypatch: pytest.MonkeyPatch) -> I
     env = local_agentcore
     for name, value in env.env_vars().items():
         monkeypatch.setenv(name, value)
+    # The official SDK uses boto3's default session; one an earlier test created has
+    # cached the config files of its time, which hold no emulator profile.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     provider = env.unique_name("migrate")
     value = "sk-" + secrets.token_hex(16)
     arn = env.create_secret(provider, {"key": value})
