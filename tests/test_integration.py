@@ -409,7 +409,11 @@ async def test_rejection_handler_chooses_what_a_final_refusal_raises(world: Worl
         await arefused()
     assert calls == ["sync", "async", "sync", "async"]  # the refetch returns the same key
 
-    @requires_api_key(provider_name=world.weather, resolver=world.resolver,
+    # The refusals above put that key in back-off (the source kept returning it): a
+    # resolver of its own shows the path where the refetch brings a fresh key.
+    fresh = CredentialResolver(world.resolver.source)
+
+    @requires_api_key(provider_name=world.weather, resolver=fresh,
                       reject_exceptions=(PermissionError,))
     def rotating(*, api_key: str) -> str:  # every key is refused, and replaced meanwhile
         calls.append("rotating")
