@@ -61,9 +61,11 @@ def thread(**configurable: Any) -> dict[str, Any]:
     return {"configurable": {"thread_id": str(uuid.uuid4()), **configurable}}
 
 
-def forecast_tool(weather: Any, calls: list[str] | None = None) -> Any:
+def forecast_tool(weather: Any, calls: list[str] | None = None, *,
+                  scrub_result: bool = True) -> Any:
     @tool
-    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver)
+    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver,
+                      scrub_result=scrub_result)
     def forecast(city: str, *, api_key: str) -> dict[str, Any]:
         """The weather in a city (the API echoes the key it received)."""
         if calls is not None:
@@ -111,10 +113,15 @@ def test_tool_schema_has_no_credential_parameter(weather: Any) -> None:
 
 
 def test_echoed_key_never_reaches_the_model(weather: Any) -> None:
-    """The API echoes the key; the model and the state get it redacted (control: no middleware)."""
+    """The API echoes the key; the model and the state get it redacted.
+
+    The middleware alone is checked: the decorator's own scrubbing is switched off
+    (``scrub_result=False``), and the control (no middleware) must then leak.
+    """
     for middleware in ([], [AgentCoreAuthMiddleware()]):
         model = ScriptedChatModel(call("forecast", {"city": "Paris"}))
-        agent = create_agent(model, [forecast_tool(weather)], middleware=middleware)
+        agent = create_agent(model, [forecast_tool(weather, scrub_result=False)],
+                             middleware=middleware)
         result = agent.invoke({"messages": [("user", "weather in Paris?")]})
         (message,) = tool_messages(result["messages"])
         assert '"ok": true' in message.text  # the API accepted the real key

@@ -80,7 +80,10 @@ def test_interrupt_round_trip_for_two_users(files: Any) -> None:
     runs = {user: h.start(user) for user in ("alice", "bob")}
     for user, (_, request) in runs.items():
         assert request.provider_name == files.provider and request.session_uri
-        assert f"login_hint={user}" in request.authorization_url and request.tool_call_id
+        assert request.authorization_url.startswith(
+            f"{files.env.endpoint_url}/identities/oauth2/authorize?request_uri=")
+        assert request.tool_call_id
+    assert runs["alice"][1].authorization_url != runs["bob"][1].authorization_url
     assert h.calls == 0 and len(h.model.requests) == 2  # the model was told nothing yet
     before = files.env.call_count("CompleteResourceTokenAuth")
     sessions = {user: files.browse(request.authorization_url)
