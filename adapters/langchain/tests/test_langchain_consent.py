@@ -78,7 +78,7 @@ def test_interrupt_round_trip_for_two_users(files: Any) -> None:
     """Each user is interrupted with their own URL, completes their own session, gets a token."""
     h = Harness(files, call("my_files"), call("my_files"))
     runs = {user: h.start(user) for user in ("alice", "bob")}
-    for user, (_, request) in runs.items():
+    for _, request in runs.values():
         assert request.provider_name == files.provider and request.session_uri
         assert request.authorization_url.startswith(
             f"{files.env.endpoint_url}/identities/oauth2/authorize?request_uri=")

@@ -71,11 +71,12 @@ class Spans(TracingProcessor):
 
 
 def forecast_tool(weather: Any, calls: list[str] | None = None, *,
-                  rotate_after: int = 0) -> FunctionTool:
+                  rotate_after: int = 0, scrub_result: bool = True) -> FunctionTool:
     """A sync API-key tool; the API echoes the key; optionally rotates it after N calls."""
 
     @function_tool
-    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver)
+    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver,
+                      scrub_result=scrub_result)
     def forecast(city: str, *, api_key: str) -> dict[str, Any]:
         """The weather in a city."""
         if calls is not None:

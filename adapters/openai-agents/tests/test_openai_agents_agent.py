@@ -46,11 +46,16 @@ async def test_tool_schema_has_no_credential_parameter(weather: Any, spans: Span
 
 
 async def test_echoed_key_reaches_neither_model_nor_spans(weather: Any, spans: Spans) -> None:
-    """The API echoes the key: model input and function spans get it redacted (control: raw)."""
+    """The API echoes the key: model input and function spans get it redacted (control: raw).
+
+    The adapter alone is checked: the decorator's own scrubbing is off
+    (``scrub_result=False``), so the control run must leak.
+    """
     for secured in (False, True):
         spans.spans.clear()
         model = ScriptedModel(call("forecast", {"city": "Paris"}))
-        agent = Agent(name="a", model=model, tools=[forecast_tool(weather)])
+        agent = Agent(name="a", model=model,
+                      tools=[forecast_tool(weather, scrub_result=False)])
         result = await Runner.run(secure(agent) if secured else agent, "weather in Paris?")
         (output,) = outputs(result)
         assert "'ok': True" in output  # the API accepted the real key

@@ -55,10 +55,12 @@ class Spans:
                            for s in self.exporter.get_finished_spans()], default=repr)
 
 
-def forecast_fn(weather: Any, calls: list[str] | None = None, *, rotate_after: int = 0) -> Any:
+def forecast_fn(weather: Any, calls: list[str] | None = None, *, rotate_after: int = 0,
+                scrub_result: bool = True) -> Any:
     """A sync API-key tool; the API echoes the key; optionally rotates it after N calls."""
 
-    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver)
+    @requires_api_key(provider_name=weather.provider, resolver=weather.resolver,
+                      scrub_result=scrub_result)
     def forecast(city: str, *, api_key: str) -> dict[str, Any]:
         """The weather in a city."""
         if calls is not None:

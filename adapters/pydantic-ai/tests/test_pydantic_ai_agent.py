@@ -43,10 +43,14 @@ def test_tool_schema_has_no_credential_parameter(weather: Any) -> None:
 
 
 def test_echoed_key_reaches_neither_model_nor_spans(weather: Any) -> None:
-    """The API echoes the key; model, history and tool spans get it redacted (control: none)."""
+    """The API echoes the key; model, history and tool spans get it redacted (control: none).
+
+    The capability alone is checked: the decorator's own scrubbing is off
+    (``scrub_result=False``), so the control run must leak.
+    """
     for capabilities in ([], [AgentCoreAuthCapability()]):
         script, spans = Script(call("forecast", {"city": "Paris"})), Spans()
-        agent = Agent(script.model, tools=[Tool(forecast_fn(weather))],
+        agent = Agent(script.model, tools=[Tool(forecast_fn(weather, scrub_result=False))],
                       capabilities=[*capabilities, spans.capability])
         result = agent.run_sync("weather in Paris?")
         (part,) = returns(result.all_messages())
