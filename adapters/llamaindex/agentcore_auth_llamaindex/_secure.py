@@ -30,6 +30,7 @@ from agentcore_auth.integration import (
     find_exception,
     identity_from,
     identity_scope,
+    scrub_error,
     scrub_result,
 )
 
@@ -134,12 +135,19 @@ def secure_tool(fn_or_tool: Callable[..., Any] | FunctionTool, *,
     async def call(ctx: Context, **kwargs: Any) -> Any:
         identity = identity_from(await _store(ctx, keys), keys=keys, prefer=prefer)
         with identity_scope(identity):
+            failure: BaseException | None = None
             try:
                 return scrub_result(await run(**kwargs), redactor)
             except Exception as exc:
                 pending = find_exception(exc, AuthorizationRequiredError)
                 if pending is None:
-                    raise
+                    # LlamaIndex sends str(error) to the model: scrubbed, or a stand-in.
+                    failure = scrub_error(exc, redactor)
+                    if failure is exc:
+                        raise
+            if failure is not None:
+                raise failure from None
+            assert pending is not None  # noqa: S101 - narrowed for mypy
             await consent.aremember(pending, identity)
             request = ConsentRequest.from_error(pending)
             who = identity.get("user_id") or "token"

@@ -162,3 +162,24 @@ async def test_span_handlers_see_only_scrubbed_results() -> None:
     finally:
         dispatcher.span_handlers.remove(handler)
         default_redactor().unregister(value)
+
+
+async def test_an_error_showing_a_value_reaches_the_model_scrubbed() -> None:
+    """LlamaIndex sends str(error) to the model: a registered value in it is not sent."""
+    value = "sk-" + secrets.token_hex(16)
+    default_redactor().register(value, name="plain")
+
+    async def failing() -> str:
+        """Fails, quoting a registered value."""
+        raise ValueError(f"upstream refused {value}")
+
+    try:
+        for secured in (False, True):
+            llm = ScriptedLLM(call("failing"), "done")
+            tool = secure_tool(failing) if secured else FunctionTool.from_defaults(failing)
+            _, events = await run(FunctionAgent(tools=[tool], llm=llm), {"user_id": "alice"})
+            (out,) = results(events)
+            assert "upstream refused" in out or "RedactedError" in out or "REDACTED" in out
+            assert bool(leaks(value, llm.seen(), out)) is (not secured)
+    finally:
+        default_redactor().unregister(value)
