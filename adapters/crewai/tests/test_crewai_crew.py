@@ -33,20 +33,24 @@ def test_schema_has_no_credential_and_key_reaches_neither_model_nor_events(weath
     assert not leaks(weather.key, seen, finished.text())
 
 
-def test_two_users_one_crew_each_runs_as_itself_no_shared_cache(files: Any) -> None:
-    """Same crew, same tool input, two users: the tool runs twice, once as each user."""
+def test_two_users_one_cached_crew_each_runs_as_itself(files: Any) -> None:
+    """Crew(cache=True), same tool input, two users: without secure_tool bob gets alice's."""
     files.consent("alice")
     files.consent("bob")
-    calls: list[str] = []
-    llm = ScriptedLLM(action("my_files", {"folder": "docs"}), final(),
-                      action("my_files", {"folder": "docs"}), final())
-    team = crew(llm, [files_tool(files, calls)])
-    with Finished() as finished:
-        for user in ("alice", "bob"):
-            team.kickoff(inputs={"user_id": user})
-    assert calls == ["docs", "docs"]  # CrewAI's cache would have answered bob with alice's
-    out = finished.text()
-    assert "'sub': 'alice'" in out and "'sub': 'bob'" in out and "[REDACTED" in out
+    for secured in (False, True):
+        calls: list[str] = []
+        llm = ScriptedLLM(action("my_files", {"folder": "docs"}), final(),
+                          action("my_files", {"folder": "docs"}), final())
+        team = crew(llm, [files_tool(files, calls)], secured=secured, cache=True)
+        with Finished() as finished:
+            for user in ("alice", "bob"):
+                team.kickoff(inputs={"user_id": user})
+        out = finished.text()
+        if not secured:  # the control: CrewAI's cache answered bob with alice's result
+            assert calls == ["docs"] and "'sub': 'bob'" not in out
+            continue
+        assert calls == ["docs", "docs"]
+        assert "'sub': 'alice'" in out and "'sub': 'bob'" in out and "[REDACTED" in out
 
 
 def test_consent_link_reused_while_pending_then_runs_as_the_user(files: Any) -> None:
