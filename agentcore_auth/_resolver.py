@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from . import _telemetry
@@ -384,12 +385,9 @@ class CredentialResolver:
     def _observed(self, observer: _telemetry.Observer, request: CredentialRequest,
                   identity: Identity | None) -> Secret:
         with observer.resolution(request, self._source_name()) as record:
-            secret, future, flight = self._cache.lookup(
-                self._key(request, identity), force=request.force_authentication)
+            secret, future, flight = self._observed_lookup(record, request, identity)
             if secret is not None:
-                record.outcome = "hit"
                 return secret
-            record.outcome = "miss" if flight is not None else "coalesced"
             if flight is not None:
                 self._fetch(flight, request, identity)
             assert future is not None
@@ -401,12 +399,9 @@ class CredentialResolver:
     async def _aobserved(self, observer: _telemetry.Observer, request: CredentialRequest,
                          identity: Identity | None) -> Secret:
         with observer.resolution(request, self._source_name()) as record:
-            secret, future, flight = self._cache.lookup(
-                self._key(request, identity), force=request.force_authentication)
+            secret, future, flight = self._observed_lookup(record, request, identity)
             if secret is not None:
-                record.outcome = "hit"
                 return secret
-            record.outcome = "miss" if flight is not None else "coalesced"
             if flight is not None:
                 self._submit(flight, request, identity)
             assert future is not None
@@ -414,6 +409,15 @@ class CredentialResolver:
                 return await await_future(future)
             finally:
                 _settle(record, flight)
+
+    def _observed_lookup(self, record: Any, request: CredentialRequest, identity: Identity | None,
+                         ) -> tuple[Secret | None, Future[Secret] | None, Flight | None]:
+        """The cache lookup both observed twins make, its outcome noted on ``record``."""
+        secret, future, flight = self._cache.lookup(
+            self._key(request, identity), force=request.force_authentication)
+        record.outcome = ("hit" if secret is not None
+                          else "miss" if flight is not None else "coalesced")
+        return secret, future, flight
 
     def _source_name(self) -> str | None:
         name = getattr(self.source, "name", None)
