@@ -11,14 +11,17 @@ process resets the same globals.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 import secrets
 import threading
 import time
 from typing import Any
 
 from ._api import ProtectedApi
+from ._front import AwsFront
 from ._helpers import ProviderHelpers
 from ._identity import IdentityService, Regions
 from ._isolation import PROFILE, AwsFiles
@@ -41,10 +44,26 @@ DEFAULT_WORKLOAD = "local-agent"
 DEFAULT_RETURN_URL = "http://localhost:8081/oauth2/callback"
 """The OAuth2 return URL the default workload identity allows (USER_FEDERATION)."""
 
-_AWS_SERVICES = {"secretsmanager", "kms", "sts"}
+_AWS_SERVICES = ("secretsmanager", "kms", "sts")
+"""The AWS services served at :attr:`LocalAgentCore.aws_endpoint_url` (the front of moto).
+
+A service the emulator grows is added here, and routed in the front (``_front.py``):
+:meth:`~._front.AwsFront.route` for an operation moto lacks, ``route_service`` for a
+service moto lacks, ``observe`` to react to an operation moto served.
+"""
 _ACCOUNT_ID = "123456789012"  # moto's default account
 _live = 0
 _live_lock = threading.Lock()
+
+
+@functools.cache
+def endpoint_variable(service_name: str) -> str:
+    """boto3's per-service endpoint variable: ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` and so on."""
+    from botocore.loaders import create_loader
+
+    service_id = create_loader().load_service_model(service_name, "service-2")[
+        "metadata"]["serviceId"]
+    return "AWS_ENDPOINT_URL_" + re.sub(r"[\s-]+", "_", service_id).upper()
 
 
 class LocalAgentCore(ProviderHelpers):
@@ -114,6 +133,7 @@ class LocalAgentCore(ProviderHelpers):
             _live += 1
         try:
             self.regions = Regions(self._moto.url, self.account_id, self.region)
+            self.front = AwsFront(self._moto.url, self.region, self.account_id)
             self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
             self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
             self.trusted_issuers = TrustedIssuers(self.oauth.issuer, self.oauth.verify_user_token)
@@ -140,7 +160,7 @@ class LocalAgentCore(ProviderHelpers):
         if not self._started:
             return
         self._started = False
-        for server in ("_identity", "_api", "oauth"):
+        for server in ("_identity", "_api", "oauth", "front"):
             if server in self.__dict__:
                 getattr(self, server).stop()
         if "_files" in self.__dict__:
@@ -181,8 +201,8 @@ class LocalAgentCore(ProviderHelpers):
 
     @property
     def aws_endpoint_url(self) -> str:
-        """moto: Secrets Manager, KMS and STS."""
-        return self._moto.url
+        """Every emulated AWS service (Secrets Manager, KMS, STS...): the front of moto."""
+        return self.front.url
 
     @property
     def oauth_issuer(self) -> str:
@@ -198,8 +218,8 @@ class LocalAgentCore(ProviderHelpers):
         """A boto3 client for one of the emulated services, with dummy credentials.
 
         Args:
-            service_name: ``secretsmanager``, ``kms``, ``sts``, ``bedrock-agentcore`` or
-                ``bedrock-agentcore-control``.
+            service_name: one of the AWS services the emulator serves (``secretsmanager``,
+                ``kms``, ``sts``...), ``bedrock-agentcore`` or ``bedrock-agentcore-control``.
             account_id: act as this account (AWS services only; moto's account header).
             **kwargs: passed to ``boto3.session.Session.client`` (``config=`` and so on).
         """
@@ -252,9 +272,7 @@ class LocalAgentCore(ProviderHelpers):
         return {
             "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE": self.endpoint_url,
             "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE_CONTROL": self.endpoint_url,
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.aws_endpoint_url,
-            "AWS_ENDPOINT_URL_KMS": self.aws_endpoint_url,
-            "AWS_ENDPOINT_URL_STS": self.aws_endpoint_url,
+            **{endpoint_variable(name): self.aws_endpoint_url for name in _AWS_SERVICES},
             "AWS_DEFAULT_REGION": self.region,
             "AWS_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "testing",
