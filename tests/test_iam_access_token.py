@@ -240,3 +240,13 @@ def test_requires_wat_injects_hides_and_scrubs() -> None:
 
     with identity_context(workload_access_token=wat):
         assert control() == wat  # the control: without scrubbing the token is what it got
+
+
+def test_doctor_reports_federation_and_issuer(env: LocalAgentCore) -> None:
+    from agentcore_auth._doctor_web_identity import diagnose_web_identity
+
+    report = diagnose_web_identity(client=env.client("iam"))
+    issuer = env.web_identity.issuer(env.account_id)
+    assert report.ok and issuer and issuer in report.checks[0].detail
+    off = diagnose_web_identity(client=env.client("iam", account_id="333333333333"))
+    assert not off.ok and "enable-outbound-web-identity-federation" in (off.checks[0].fix or "")
