@@ -31,7 +31,14 @@ from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
 from ._secret import Secret
 from ._tool import requires_access_token, requires_api_key
-from .sources import AgentCoreIdentitySource, CredentialSource, EnvSource, SecretsManagerSource
+from ._tool_identity import WAT_HEADER, requires_iam_access_token, requires_wat
+from .sources import (
+    AgentCoreIdentitySource,
+    CredentialSource,
+    EnvSource,
+    SecretsManagerSource,
+    StsWebIdentitySource,
+)
 
 if TYPE_CHECKING:
     from .httpx import AgentCoreAuth
@@ -61,6 +68,8 @@ __all__ = [
     "SecretRef",
     "SecretsManagerSource",
     "SourceUnavailableError",
+    "StsWebIdentitySource",
+    "WAT_HEADER",
     "current_identity",
     "default_redactor",
     "default_resolver",
@@ -70,6 +79,8 @@ __all__ = [
     "redact_obj",
     "requires_access_token",
     "requires_api_key",
+    "requires_iam_access_token",
+    "requires_wat",
     "set_default_resolver",
     "uninstall_log_redaction",
 ]

@@ -63,9 +63,18 @@ _MARKS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "skip"}
 
 def _doctor(args: argparse.Namespace) -> int:
     from ._doctor import diagnose
+    from ._doctor_web_identity import diagnose_web_identity
+    from ._exceptions import ConfigurationError
 
-    report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
-                      session=_session(args), workload_name=args.workload)
+    if args.web_identity:
+        report = diagnose_web_identity(region=args.region, session=_session(args))
+        args.provider = args.provider or "(web identity)"
+    elif not args.provider:
+        raise ConfigurationError("doctor needs a credential provider name, or --web-identity "
+                                 "for IAM outbound web identity federation")
+    else:
+        report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
+                          session=_session(args), workload_name=args.workload)
     if args.json:
         _say(json.dumps(report.to_dict(), indent=2, default=str))
         return 0 if report.ok else 1
@@ -259,7 +268,10 @@ def _parser() -> argparse.ArgumentParser:
         "policy (and key policy) must allow you too, or run with --profile of the owning "
         "account; on the local emulator the account is chosen for you. Secrets Manager and KMS "
         "endpoints come from boto3 (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_KMS).")
-    p.add_argument("provider", help="credential provider name")
+    p.add_argument("provider", nargs="?", help="credential provider name")
+    p.add_argument("--web-identity", action="store_true",
+                   help="check IAM outbound web identity federation (requires_iam_access_token) "
+                   "and show its issuer")
     p.add_argument("--workload", help="workload identity (OAuth2 USER_FEDERATION return URL)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _aws(p)

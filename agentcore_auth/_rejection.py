@@ -153,6 +153,10 @@ class CredentialBinding:
         self.into = into
         self.inject_as = inject_as
         self.provider_name = request.provider_name
+        #: How messages name this decorator and what it injects.
+        self.label = (f"@{decorator}(audience={list(request.web_identity.audience)!r})"
+                      if request.web_identity is not None
+                      else f"@{decorator}(provider_name={request.provider_name!r})")
         self._resolver = resolver
         self._statuses = statuses
         self._exceptions = exceptions
@@ -164,6 +168,8 @@ class CredentialBinding:
         static = request.kind == "api_key" or (
             request.auth_flow == "M2M" and not request.user_bound)
         self._hit_key = request.cache_key if static and not request.force_authentication else None
+        # A web identity token is keyed by the AWS caller too (see CredentialResolver._key).
+        self._per_caller = request.kind == "web_identity"
 
     def __repr__(self) -> str:
         return (f"CredentialBinding({self.decorator}, provider_name={self.provider_name!r}, "
@@ -177,15 +183,18 @@ class CredentialBinding:
             # The model must never supply a credential, and ignoring one silently would
             # hide a caller bug; the value itself is never echoed.
             raise ConfigurationError(
-                f"{self.into!r} is injected by @{self.decorator}(provider_name="
-                f"{self.provider_name!r}); callers must not pass it")
+                f"{self.into!r} is injected by {self.label}; callers must not pass it")
         return self._resolver or default_resolver()
 
     def cached(self, resolver: CredentialResolver) -> Secret | None:
         """The credential on a cache hit, without resolving; None: call :meth:`get`."""
         key, hit = self._hit_key, resolver._hit
-        if key is None or hit is None or _telemetry.observer is not None:
+        if hit is None or _telemetry.observer is not None:
             return None  # with telemetry on, every resolution goes through resolve()
+        if self._per_caller:
+            return hit(resolver._key(self.request, None))
+        if key is None:
+            return None
         return hit(key)
 
     def inject(self, kwargs: dict[str, Any], secret: Secret) -> dict[str, Any]:
@@ -195,7 +204,7 @@ class CredentialBinding:
 
     def get(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:
         """Resolve the credential (sync); ``refetch`` after a refusal."""
-        if self.request.kind == "api_key" or self.request.auth_flow == "M2M":
+        if self.request.kind != "oauth2" or self.request.auth_flow == "M2M":
             # No consent and no callback URL can be involved: the prebuilt request is it.
             return resolver.resolve(self.request)
         call, notify = self._token_call(refetch)
@@ -216,7 +225,7 @@ class CredentialBinding:
 
     async def aget(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:
         """Async twin of :meth:`get`."""
-        if self.request.kind == "api_key" or self.request.auth_flow == "M2M":
+        if self.request.kind != "oauth2" or self.request.auth_flow == "M2M":
             return await resolver.aresolve(self.request)
         call, notify = self._token_call(refetch)
         try:

@@ -363,7 +363,7 @@ def _visible_signature(func: Callable[..., Any],
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             return signature, None
         raise ConfigurationError(
-            f"@{decorator}(provider_name={binding.provider_name!r}) injects {into!r}, but "
+            f"{binding.label} injects {into!r}, but "
             f"{name}() has no parameter {into!r} and no **kwargs: add a keyword-only "
             f"parameter (`*, {into}: str`) or pass into= the name of the one to fill")
     if target.kind is not inspect.Parameter.KEYWORD_ONLY and (

@@ -1,4 +1,4 @@
-"""Where credentials come from: AgentCore Identity, Secrets Manager, environment variables.
+"""Where credentials come from: AgentCore Identity, Secrets Manager, STS, environment variables.
 
 Implement :class:`CredentialSource` (one synchronous ``fetch``) to add your own.
 """
@@ -8,9 +8,10 @@ from ._base import CredentialSource
 from ._env import EnvSource
 from ._protect import protect_botocore
 from ._secretsmanager import SecretsManagerSource
+from ._sts import StsWebIdentitySource
 
 __all__ = ["AgentCoreIdentitySource", "CredentialSource", "EnvSource", "SecretsManagerSource",
-           "protect_botocore"]
+           "StsWebIdentitySource", "protect_botocore"]
 
 for _name in __all__:
     globals()[_name].__module__ = __name__

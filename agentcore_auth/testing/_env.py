@@ -29,6 +29,7 @@ from ._oauth import OAuthServer
 from ._secrets import SERVICE_PRINCIPAL, SecretAccess
 from ._server import MotoServer
 from ._state import Counters, Faults, Settings, Store
+from ._sts import WebIdentityFederation
 from ._trust import TrustedIssuers
 
 __all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "LocalAgentCore"]
@@ -44,7 +45,7 @@ DEFAULT_WORKLOAD = "local-agent"
 DEFAULT_RETURN_URL = "http://localhost:8081/oauth2/callback"
 """The OAuth2 return URL the default workload identity allows (USER_FEDERATION)."""
 
-_AWS_SERVICES = ("secretsmanager", "kms", "sts")
+_AWS_SERVICES = ("secretsmanager", "kms", "sts", "iam")
 """The AWS services served at :attr:`LocalAgentCore.aws_endpoint_url` (the front of moto).
 
 A service the emulator grows is added here, and routed in the front (``_front.py``):
@@ -67,7 +68,7 @@ def endpoint_variable(service_name: str) -> str:
 
 
 class LocalAgentCore(ProviderHelpers):
-    """AgentCore Identity, Secrets Manager, KMS, STS, an OAuth2 server and a protected API.
+    """AgentCore Identity, Secrets Manager, KMS, STS, IAM, an OAuth2 server and a protected API.
 
     Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or
     call :meth:`start` and :meth:`stop`.
@@ -134,6 +135,8 @@ class LocalAgentCore(ProviderHelpers):
         try:
             self.regions = Regions(self._moto.url, self.account_id, self.region)
             self.front = AwsFront(self._moto.url, self.region, self.account_id)
+            #: STS GetWebIdentityToken and IAM outbound web identity federation (``_sts.py``).
+            self.web_identity = WebIdentityFederation(self.front, self.counters, self.faults)
             self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
             self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
             self.trusted_issuers = TrustedIssuers(self.oauth.issuer, self.oauth.verify_user_token)
@@ -160,7 +163,7 @@ class LocalAgentCore(ProviderHelpers):
         if not self._started:
             return
         self._started = False
-        for server in ("_identity", "_api", "oauth", "front"):
+        for server in ("_identity", "_api", "oauth", "web_identity", "front"):
             if server in self.__dict__:
                 getattr(self, server).stop()
         if "_files" in self.__dict__:
