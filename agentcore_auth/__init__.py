@@ -31,7 +31,13 @@ from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
 from ._secret import Secret
 from ._tool import requires_access_token, requires_api_key
-from .sources import AgentCoreIdentitySource, CredentialSource, EnvSource, SecretsManagerSource
+from .sources import (
+    AgentCoreIdentitySource,
+    CredentialBrokerSource,
+    CredentialSource,
+    EnvSource,
+    SecretsManagerSource,
+)
 
 if TYPE_CHECKING:
     from .httpx import AgentCoreAuth
@@ -47,6 +53,7 @@ __all__ = [
     "CacheStats",
     "ConfigurationError",
     "Credential",
+    "CredentialBrokerSource",
     "CredentialError",
     "CredentialNotFoundError",
     "CredentialRejectedError",
