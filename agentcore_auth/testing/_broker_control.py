@@ -363,6 +363,8 @@ class BrokerControl:
                                       lifecycle(self._now, self._settings.broker_settle_seconds),
                                       client_token=token)
             self._configure(provider, body["providerConfigurationInput"], creating=True)
+            # settling starts once the request is done (a MANAGED secret takes a while)
+            provider.life = lifecycle(self._now, self._settings.broker_settle_seconds)
             self._store.providers[provider_id] = provider
             if body.get("tags"):
                 self._store.tags[provider.arn] = dict(body["tags"])
