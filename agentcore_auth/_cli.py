@@ -64,8 +64,14 @@ _MARKS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "skip"}
 def _doctor(args: argparse.Namespace) -> int:
     from ._doctor import diagnose
 
-    report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
-                      session=_session(args), workload_name=args.workload)
+    if args.broker:
+        from ._doctor import diagnose_broker
+
+        report = diagnose_broker(args.provider, pool=args.pool, region=args.region,
+                                 endpoint_url=args.endpoint_url, session=_session(args))
+    else:
+        report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
+                          session=_session(args), workload_name=args.workload)
     if args.json:
         _say(json.dumps(report.to_dict(), indent=2, default=str))
         return 0 if report.ok else 1
@@ -261,6 +267,9 @@ def _parser() -> argparse.ArgumentParser:
         "endpoints come from boto3 (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_KMS).")
     p.add_argument("provider", help="credential provider name")
     p.add_argument("--workload", help="workload identity (OAuth2 USER_FEDERATION return URL)")
+    p.add_argument("--broker", action="store_true", help="an AWS IAM CredentialBroker provider "
+                   "(name or ARN; experimental): checks for credentialbroker.amazonaws.com")
+    p.add_argument("--pool", help="with --broker: the pool to find the provider name in")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _aws(p)
     p.set_defaults(handler=_doctor)
