@@ -34,6 +34,7 @@ from ._tool import requires_access_token, requires_api_key
 from ._tool_identity import WAT_HEADER, requires_iam_access_token, requires_wat
 from .sources import (
     AgentCoreIdentitySource,
+    CredentialBrokerSource,
     CredentialSource,
     EnvSource,
     SecretsManagerSource,
@@ -54,6 +55,7 @@ __all__ = [
     "CacheStats",
     "ConfigurationError",
     "Credential",
+    "CredentialBrokerSource",
     "CredentialError",
     "CredentialNotFoundError",
     "CredentialRejectedError",

@@ -72,6 +72,11 @@ def _doctor(args: argparse.Namespace) -> int:
     elif not args.provider:
         raise ConfigurationError("doctor needs a credential provider name, or --web-identity "
                                  "for IAM outbound web identity federation")
+    elif args.broker:
+        from ._doctor import diagnose_broker
+
+        report = diagnose_broker(args.provider, pool=args.pool, region=args.region,
+                                 endpoint_url=args.endpoint_url, session=_session(args))
     else:
         report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
                           session=_session(args), workload_name=args.workload)
@@ -273,6 +278,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="check IAM outbound web identity federation (requires_iam_access_token) "
                    "and show its issuer")
     p.add_argument("--workload", help="workload identity (OAuth2 USER_FEDERATION return URL)")
+    p.add_argument("--broker", action="store_true", help="an AWS IAM CredentialBroker provider "
+                   "(name or ARN; experimental): checks for credentialbroker.amazonaws.com")
+    p.add_argument("--pool", help="with --broker: the pool to find the provider name in")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _aws(p)
     p.set_defaults(handler=_doctor)

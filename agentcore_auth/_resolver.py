@@ -76,6 +76,7 @@ class CredentialResolver:
         redactor: where fetched values are registered; default the global one.
         redact_logs: install log redaction on first resolution.
         timer: monotonic clock, for tests.
+        wall_clock: epoch clock the tokens' expiry times are compared with, for tests.
         shared_cache: an optional fleet-wide tier behind the in-process cache, e.g.
             :class:`agentcore_auth.fleet.RedisSharedCache`: local misses are filled
             from it (one upstream call per credential for the whole fleet) and
@@ -102,6 +103,7 @@ class CredentialResolver:
         redact_logs: bool = True,
         timer: Callable[[], float] = time.monotonic,
         shared_cache: SharedCache | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         for name, value in (
             ("ttl", ttl),
@@ -131,6 +133,7 @@ class CredentialResolver:
             stale_if_error=stale_if_error,
             expiry_skew=expiry_skew,
             timer=timer,
+            wall_clock=wall_clock,
             pin=self._pin,
         )
         self._pool = WorkerPool(max_workers)
@@ -462,6 +465,12 @@ class CredentialResolver:
             name = target
             if self._shared is not None:
                 self._shared.invalidated_provider(target, wanted)
+        if dropped:
+            # A source that caches upstream (the CredentialBroker's token cache) is told,
+            # so its next fetch asks for a new value instead of the refused one.
+            notify = getattr(self.source, "invalidated", None)
+            if callable(notify):
+                notify(name, target if isinstance(target, Secret) else wanted)
         if dropped and _telemetry.observer is not None:
             _telemetry.observer.invalidated(name, dropped)
         return dropped

@@ -21,12 +21,14 @@ import time
 from typing import Any
 
 from ._api import ProtectedApi
+from ._broker import BrokerService
+from ._broker_helpers import BrokerHelpers
 from ._front import AwsFront
 from ._helpers import ProviderHelpers
 from ._identity import IdentityService, Regions
 from ._isolation import PROFILE, AwsFiles
 from ._oauth import OAuthServer
-from ._secrets import SERVICE_PRINCIPAL, SecretAccess
+from ._secrets import BROKER_PRINCIPAL, SERVICE_PRINCIPAL, SecretAccess
 from ._server import MotoServer
 from ._state import Counters, Faults, Settings, Store
 from ._sts import WebIdentityFederation
@@ -45,7 +47,8 @@ DEFAULT_WORKLOAD = "local-agent"
 DEFAULT_RETURN_URL = "http://localhost:8081/oauth2/callback"
 """The OAuth2 return URL the default workload identity allows (USER_FEDERATION)."""
 
-_AWS_SERVICES = ("secretsmanager", "kms", "sts", "iam")
+_AWS_SERVICES = ("secretsmanager", "kms", "sts", "iam", "credentialbroker",
+                 "credentialbroker-control")
 """The AWS services served at :attr:`LocalAgentCore.aws_endpoint_url` (the front of moto).
 
 A service the emulator grows is added here, and routed in the front (``_front.py``):
@@ -67,8 +70,8 @@ def endpoint_variable(service_name: str) -> str:
     return "AWS_ENDPOINT_URL_" + re.sub(r"[\s-]+", "_", service_id).upper()
 
 
-class LocalAgentCore(ProviderHelpers):
-    """AgentCore Identity, Secrets Manager, KMS, STS, IAM, an OAuth2 server and a protected API.
+class LocalAgentCore(ProviderHelpers, BrokerHelpers):
+    """AgentCore Identity, Secrets Manager, KMS, STS, IAM, CredentialBroker, OAuth2 and an API.
 
     Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or
     call :meth:`start` and :meth:`stop`.
@@ -143,6 +146,10 @@ class LocalAgentCore(ProviderHelpers):
             self._identity = IdentityService(self.regions, self.oauth, self.counters,
                                              self.faults, self._workload_token_lifetime,
                                              self.trusted_issuers, self.settings)
+            self.broker = BrokerService(self.regions, self.oauth, self.counters, self.faults,
+                                        self.settings)
+            # both planes sign as credentialbroker; the broker tells them apart by path
+            self.front.route_service("credentialbroker", self.broker.handle)
             self._files = AwsFiles(self.region)
             if self.workload_name:
                 self.create_workload(self.workload_name, self.return_urls)
@@ -399,7 +406,8 @@ class LocalAgentCore(ProviderHelpers):
             value: a dict (stored as JSON), a string or bytes (SecretBinary).
             kms_key_id: a KMS key to encrypt it with (default: the AWS managed key).
             policy: a resource policy (dict or JSON); by default one granting
-                ``bedrock-agentcore.amazonaws.com`` ``secretsmanager:GetSecretValue``;
+                ``bedrock-agentcore.amazonaws.com`` and ``credentialbroker.amazonaws.com``
+                ``secretsmanager:GetSecretValue``;
                 ``None`` for no policy.
             account_id: create it in another account (same Region).
         """
@@ -415,7 +423,7 @@ class LocalAgentCore(ProviderHelpers):
         if policy == GRANT_SERVICE:
             policy = {"Version": "2012-10-17", "Statement": [{
                 "Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
-                "Principal": {"Service": SERVICE_PRINCIPAL},
+                "Principal": {"Service": [SERVICE_PRINCIPAL, BROKER_PRINCIPAL]},
                 "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
         if policy is not None:
             text = policy if isinstance(policy, str) else json.dumps(policy)

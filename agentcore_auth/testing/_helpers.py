@@ -8,7 +8,7 @@ import secrets
 import urllib.parse
 from typing import Any
 
-from ._secrets import SERVICE_PRINCIPAL
+from ._secrets import BROKER_PRINCIPAL, SERVICE_PRINCIPAL
 
 __all__ = ["ManualClock", "ProviderHelpers", "fake_aws_environ"]
 
@@ -125,7 +125,7 @@ class ProviderHelpers:
             "Resource": "*"}]
         if grant_service:
             statements.append({"Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
-                               "Principal": {"Service": SERVICE_PRINCIPAL},
+                               "Principal": {"Service": [SERVICE_PRINCIPAL, BROKER_PRINCIPAL]},
                                "Action": "kms:Decrypt", "Resource": "*"})
         kms = env.access.client("kms", account)
         policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
