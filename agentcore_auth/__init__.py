@@ -30,6 +30,7 @@ from ._logging import install_log_redaction, uninstall_log_redaction
 from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
 from ._secret import Secret
+from ._stream import StreamScrubber
 from ._tool import requires_access_token, requires_api_key
 from .sources import AgentCoreIdentitySource, CredentialSource, EnvSource, SecretsManagerSource
 
@@ -61,6 +62,7 @@ __all__ = [
     "SecretRef",
     "SecretsManagerSource",
     "SourceUnavailableError",
+    "StreamScrubber",
     "current_identity",
     "default_redactor",
     "default_resolver",
