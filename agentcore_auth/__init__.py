@@ -29,7 +29,7 @@ from ._identity import Identity, current_identity, identity_context
 from ._logging import install_log_redaction, uninstall_log_redaction
 from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
-from ._secret import Secret
+from ._secret import MaskedStr, Secret
 from ._stream import StreamScrubber
 from ._tool import requires_access_token, requires_api_key
 from .sources import AgentCoreIdentitySource, CredentialSource, EnvSource, SecretsManagerSource
@@ -56,6 +56,7 @@ __all__ = [
     "CredentialSource",
     "EnvSource",
     "Identity",
+    "MaskedStr",
     "RedactedError",
     "Redactor",
     "Secret",
