@@ -55,6 +55,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "fleet": (_module("fleet"), True),
     "redaction": (_redaction, False),
     "log_redaction": (_log_redaction, False),
+    "stream_chunks": (_module("stream_chunks"), False),
     "memory": (_module("memory"), False),
 }
 
