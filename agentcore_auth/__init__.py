@@ -29,7 +29,8 @@ from ._identity import Identity, current_identity, identity_context
 from ._logging import install_log_redaction, uninstall_log_redaction
 from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
-from ._secret import Secret
+from ._secret import MaskedStr, Secret
+from ._stream import StreamScrubber
 from ._tool import requires_access_token, requires_api_key
 from ._tool_identity import WAT_HEADER, requires_iam_access_token, requires_wat
 from .sources import (
@@ -64,12 +65,14 @@ __all__ = [
     "CredentialSource",
     "EnvSource",
     "Identity",
+    "MaskedStr",
     "RedactedError",
     "Redactor",
     "Secret",
     "SecretRef",
     "SecretsManagerSource",
     "SourceUnavailableError",
+    "StreamScrubber",
     "StsWebIdentitySource",
     "WAT_HEADER",
     "current_identity",

@@ -25,7 +25,7 @@ from ._consent_hook import consent_error, rejection_error
 from ._credential import CredentialRequest
 from ._exceptions import AuthorizationRequiredError, ConfigurationError, CredentialRejectedError
 from ._resolver import CredentialResolver, OnAuthUrl, default_resolver
-from ._secret import Secret
+from ._secret import MaskedStr, Secret
 
 __all__ = [
     "CredentialBinding", "Rejection", "TokenPoller", "call_async", "call_sync", "redact_url",
@@ -199,7 +199,9 @@ class CredentialBinding:
 
     def inject(self, kwargs: dict[str, Any], secret: Secret) -> dict[str, Any]:
         """``kwargs`` plus the credential under ``into`` (a new dict)."""
-        value = secret if self.inject_as is Secret else secret.reveal()
+        # A str whose repr is masked: frame locals, debuggers and container reprs hide it.
+        value = secret if self.inject_as is Secret else MaskedStr(secret.reveal(),
+                                                                  name=self.provider_name)
         return {**kwargs, self.into: value}
 
     def get(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:

@@ -56,6 +56,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "iam_access_token": (_module("iam_access_token"), True),
     "redaction": (_redaction, False),
     "log_redaction": (_log_redaction, False),
+    "stream_chunks": (_module("stream_chunks"), False),
     "memory": (_module("memory"), False),
 }
 
