@@ -29,6 +29,7 @@ from ._identity import Identity, current_identity, identity_context
 from ._logging import install_log_redaction, uninstall_log_redaction
 from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
+from ._rotation import RotationWatcher, WatcherStats
 from ._secret import Secret
 from ._tool import requires_access_token, requires_api_key
 from .sources import AgentCoreIdentitySource, CredentialSource, EnvSource, SecretsManagerSource
@@ -57,10 +58,12 @@ __all__ = [
     "Identity",
     "RedactedError",
     "Redactor",
+    "RotationWatcher",
     "Secret",
     "SecretRef",
     "SecretsManagerSource",
     "SourceUnavailableError",
+    "WatcherStats",
     "current_identity",
     "default_redactor",
     "default_resolver",
