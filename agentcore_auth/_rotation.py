@@ -141,7 +141,7 @@ class RotationWatcher:
         self._visibility = visibility_timeout
         self._map_max_age = map_max_age
         self._map_min_interval = map_min_interval
-        self._max_backoff = max(1.0, float(max_backoff))
+        self._max_backoff = max(0.1, float(max_backoff))
         self._stop_timeout = stop_timeout
         self._sqs = _Client("sqs", sqs_client, self._region_hint(queue_url),
                             read_timeout=wait_time_seconds + 10)
@@ -151,6 +151,7 @@ class RotationWatcher:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing: str | None = None  # what is failing now (logged once per state)
+        self._attempt = 0  # failed attempts in a row
         self._last_warned = 0.0
         self._last_refresh_try = float("-inf")
 
@@ -227,7 +228,6 @@ class RotationWatcher:
     # --- the loop ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        attempt = 0
         while not self._stopping.is_set():
             try:
                 if not self._map.loaded or self._map.age() > self._map_max_age:
@@ -236,17 +236,19 @@ class RotationWatcher:
             except Exception as exc:  # the watcher's own failure: never a tool call's
                 if self._stopping.is_set():
                     break
-                attempt += 1
-                self._failed(exc, attempt)
+                self._attempt += 1
+                self._failed(exc)
                 jitter = random.uniform(0.5, 1.0)  # noqa: S311 - back-off jitter, not a secret
-                delay = jitter * min(self._max_backoff, 2.0 ** (attempt - 1))
+                delay = jitter * min(self._max_backoff, 2.0 ** (self._attempt - 1))
                 self._stopping.wait(delay)
-            else:
-                if attempt:
-                    logger.info("rotation watcher recovered after %d failed attempts", attempt)
-                attempt = 0
-                self._failing = None
         self._sqs.close()
+
+    def _working(self) -> None:
+        """A receive worked: the back-off is over."""
+        if self._attempt:
+            logger.info("rotation watcher recovered after %d failed attempts", self._attempt)
+        self._attempt = 0
+        self._failing = None
 
     def _receive_and_handle(self, wait: int) -> int:
         sqs = self._sqs.get()
@@ -259,6 +261,7 @@ class RotationWatcher:
         except Exception:
             self._add("receive_errors")
             raise
+        self._working()
         if not messages:
             return 0
         if self._stopping.is_set():  # stopped during the poll: hand them back untouched
@@ -361,7 +364,7 @@ class RotationWatcher:
         except Exception:  # they come back after the visibility timeout anyway
             logger.debug("rotation watcher: could not hand messages back on stop")
 
-    def _failed(self, exc: BaseException, attempt: int) -> None:
+    def _failed(self, exc: BaseException) -> None:
         code = _error_code(exc)
         what = f"{type(exc).__name__}{f' {code}' if code else ''}"
         now = time.monotonic()

@@ -136,7 +136,12 @@ class SecretEvents:
     def _put(self, detail_type: str, detail: dict[str, Any], account: str, region: str) -> None:
         entry = {"Source": SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail),
                  "Resources": []}
-        self._client(account, region).put_events(Entries=[entry])
+        try:
+            self._client(account, region).put_events(Entries=[entry])
+        except Exception as exc:  # noqa: BLE001 - as on AWS: a target that fails never fails the write
+            logger.debug("the %s event was not delivered: %s", detail["eventName"],
+                         type(exc).__name__)
+            return
         with self._lock:
             self.published += 1
 
