@@ -29,6 +29,7 @@ from ._identity import Identity, current_identity, identity_context
 from ._logging import install_log_redaction, uninstall_log_redaction
 from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
+from ._rotation import RotationWatcher, WatcherStats
 from ._secret import MaskedStr, Secret
 from ._stream import StreamScrubber
 from ._tool import requires_access_token, requires_api_key
@@ -68,6 +69,7 @@ __all__ = [
     "MaskedStr",
     "RedactedError",
     "Redactor",
+    "RotationWatcher",
     "Secret",
     "SecretRef",
     "SecretsManagerSource",
@@ -75,6 +77,7 @@ __all__ = [
     "StreamScrubber",
     "StsWebIdentitySource",
     "WAT_HEADER",
+    "WatcherStats",
     "current_identity",
     "default_redactor",
     "default_resolver",

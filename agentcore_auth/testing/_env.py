@@ -23,6 +23,7 @@ from typing import Any
 from ._api import ProtectedApi
 from ._broker import BrokerService
 from ._broker_helpers import BrokerHelpers
+from ._events import SecretEvents
 from ._front import AwsFront
 from ._helpers import ProviderHelpers
 from ._identity import IdentityService, Regions
@@ -48,12 +49,14 @@ DEFAULT_RETURN_URL = "http://localhost:8081/oauth2/callback"
 """The OAuth2 return URL the default workload identity allows (USER_FEDERATION)."""
 
 _AWS_SERVICES = ("secretsmanager", "kms", "sts", "iam", "credentialbroker",
-                 "credentialbroker-control")
+                 "credentialbroker-control", "sqs", "events")
 """The AWS services served at :attr:`LocalAgentCore.aws_endpoint_url` (the front of moto).
 
 A service the emulator grows is added here, and routed in the front (``_front.py``):
 :meth:`~._front.AwsFront.route` for an operation moto lacks, ``route_service`` for a
-service moto lacks, ``observe`` to react to an operation moto served.
+service moto lacks, ``observe`` to react to an operation moto served. SQS and
+EventBridge are moto's; Secrets Manager's writes put their events on the default bus
+(``_events.py``).
 """
 _ACCOUNT_ID = "123456789012"  # moto's default account
 _live = 0
@@ -71,7 +74,13 @@ def endpoint_variable(service_name: str) -> str:
 
 
 class LocalAgentCore(ProviderHelpers, BrokerHelpers):
-    """AgentCore Identity, Secrets Manager, KMS, STS, IAM, CredentialBroker, OAuth2 and an API.
+    """AgentCore Identity, Secrets Manager, KMS, STS, IAM, SQS, EventBridge, CredentialBroker,
+    an OAuth2 server and a protected API.
+
+    Every write to a secret (``PutSecretValue``, ``UpdateSecret``, ``RotateSecret``,
+    ``UpdateSecretVersionStage``, :meth:`rotate_secret`) puts its CloudTrail-shaped
+    ``aws.secretsmanager`` event on the account's default event bus, so an EventBridge
+    rule with an SQS target delivers it (see :class:`agentcore_auth.RotationWatcher`).
 
     Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or
     call :meth:`start` and :meth:`stop`.
@@ -140,6 +149,9 @@ class LocalAgentCore(ProviderHelpers, BrokerHelpers):
             self.front = AwsFront(self._moto.url, self.region, self.account_id)
             #: STS GetWebIdentityToken and IAM outbound web identity federation (``_sts.py``).
             self.web_identity = WebIdentityFederation(self.front, self.counters, self.faults)
+            self.secret_events = SecretEvents(
+                lambda account, region: self.regions.access(region).client("events", account))
+            self.secret_events.install(self.front)
             self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
             self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
             self.trusted_issuers = TrustedIssuers(self.oauth.issuer, self.oauth.verify_user_token)

@@ -107,12 +107,19 @@ class ProviderHelpers:
         env.register_oauth_client(client_id, client_secret)
 
     def rotate_secret(self, arn: str, value: dict[str, Any] | str) -> str:
-        """Put a new AWSCURRENT value into a secret; return the new version id."""
+        """Put a new AWSCURRENT value into a secret; return the new version id.
+
+        Like any write, it puts the ``PutSecretValue`` event on the account's default
+        event bus (what a rule routes to a :class:`~agentcore_auth.RotationWatcher`'s queue).
+        """
         env: Any = self
         account = arn.split(":")[4] if arn.startswith("arn:") else None
         text = value if isinstance(value, str) else json.dumps(value)
         response = env.access.client("secretsmanager", account).put_secret_value(
             SecretId=arn, SecretString=text)
+        env.secret_events.api_call("PutSecretValue", account=account or env.account_id,
+                                   region=env.region, parameters={"SecretId": arn},
+                                   response=response)
         return str(response["VersionId"])
 
     def create_kms_key(self, *, grant_service: bool = True, account_id: str | None = None) -> str:
