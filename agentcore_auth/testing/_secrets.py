@@ -31,6 +31,7 @@ __all__ = ["SERVICE_PRINCIPAL", "SecretAccess"]
 logger = logging.getLogger("agentcore_auth.testing")
 
 SERVICE_PRINCIPAL = "bedrock-agentcore.amazonaws.com"
+"""The service principal a referenced secret's resource policy and key policy must allow."""
 _AWS_MANAGED_SM_KEY = "alias/aws/secretsmanager"
 
 

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 RETURN_URL = "https://app.example.com/oauth/return"
+"""The return URL registered on :func:`user_federation_scenario`'s workload."""
 
 
 @dataclass
