@@ -139,7 +139,14 @@ class LocalAgentCore(ProviderHelpers, BrokerHelpers):
         if self._started:
             return self
         began = time.perf_counter()
-        self._moto = MotoServer()
+        try:
+            self._moto = MotoServer()
+        except ModuleNotFoundError as exc:
+            from . import missing_extra_hint
+
+            if (hint := missing_extra_hint(exc)) is None:
+                raise
+            raise ModuleNotFoundError(hint, name=exc.name) from exc
         with _live_lock:
             if _live == 0:
                 self._moto.reset()

@@ -31,6 +31,7 @@ __all__ = ["BROKER_PRINCIPAL", "SERVICE_PRINCIPAL", "SecretAccess"]
 logger = logging.getLogger("agentcore_auth.testing")
 
 SERVICE_PRINCIPAL = "bedrock-agentcore.amazonaws.com"
+"""The service principal a referenced secret's resource policy and key policy must allow."""
 #: The principal the emulated AWS IAM CredentialBroker reads referenced secrets as (the
 #: service models name none; this follows the ``<endpoint prefix>.amazonaws.com`` convention).
 BROKER_PRINCIPAL = "credentialbroker.amazonaws.com"
