@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
+import sys
+from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -16,7 +17,9 @@ import httpx
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
 from ._origin import Origin, WireGuard, allowed, tidy, tidy_request
+from ._redact import Redactor, default_redactor
 from ._resolver import CredentialResolver, default_resolver
+from ._scrub import scrub_exception
 from ._secret import Secret
 
 __all__ = ["AgentCoreAuth"]
@@ -192,6 +195,7 @@ class AgentCoreAuth(httpx.Auth):
         resolver = self.resolver
         guard = self._guard(request)
         guard.attach(request, use_async=False)
+        redactors = self._redactors()
         flow = self._flow(request, resolver, guard, replayable=_read(request))
         try:
             step = next(flow)
@@ -203,9 +207,9 @@ class AgentCoreAuth(httpx.Auth):
                     try:
                         reply = yield step
                     except GeneratorExit as stop:
-                        # httpx closes the flow while a send error propagates: its context.
-                        # (An async generator's aclose() carries no context: see the docs.)
-                        self._tidy_error(stop.__context__, guard)
+                        # httpx closes the flow while an error (a send error, or one raised
+                        # by an event hook) propagates: it is the context.
+                        self._tidy_error(stop.__context__, guard, redactors)
                         raise
                 step = flow.send(reply)
         except StopIteration:
@@ -213,12 +217,19 @@ class AgentCoreAuth(httpx.Auth):
         finally:
             flow.close()
 
-    async def async_auth_flow(
+    def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Async twin of :meth:`sync_auth_flow`."""
+        # A wrapper, not the async generator itself: httpx closes the flow from a
+        # ``finally`` while an error (e.g. raised by a response event hook) propagates,
+        # and an async generator's aclose() does not see that error; a method does.
+        return _AsyncFlow(self, request)
+
+    async def _async_flow(
+        self, request: httpx.Request, guard: WireGuard
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         resolver = self.resolver
-        guard = self._guard(request)
         guard.attach(request, use_async=True)
         flow = self._flow(request, resolver, guard, replayable=await _aread(request),
                           use_async=True)
@@ -229,13 +240,7 @@ class AgentCoreAuth(httpx.Auth):
                 if step is _RESOLVE:
                     reply = await resolver.aresolve(self.request)
                 else:
-                    try:
-                        reply = yield step
-                    except GeneratorExit as stop:
-                        # httpx closes the flow while a send error propagates: its context.
-                        # (An async generator's aclose() carries no context: see the docs.)
-                        self._tidy_error(stop.__context__, guard)
-                        raise
+                    reply = yield step
                 step = flow.send(reply)
         except StopIteration:
             return
@@ -326,11 +331,29 @@ class AgentCoreAuth(httpx.Auth):
             expected = self.prefix + secret.reveal()
         return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
 
-    def _tidy_error(self, exc: BaseException | None, guard: WireGuard) -> None:
-        """A failed exchange (a redirect loop, an unreachable target): no key in its request."""
-        if isinstance(exc, httpx.RequestError):
-            tidy_request(getattr(exc, "_request", None), guard.bound, header=self.header,
-                         query_param=self.query_param)
+    def _redactors(self) -> tuple[Redactor, ...]:
+        """Where the resolver registers its values (the default redactor, and its own)."""
+        own = self._resolver._redactor if self._resolver is not None else None
+        first = default_redactor()
+        return (first,) if own is None or own is first else (first, own)
+
+    def _tidy_error(self, exc: BaseException | None, guard: WireGuard,
+                    redactors: tuple[Redactor, ...]) -> None:
+        """An exchange ended by ``exc`` (a redirect loop, an unreachable target, an error
+        raised by an event hook such as ``raise_for_status()``): no key in it.
+
+        The request it carries loses the key (query mode) or, sent elsewhere, the
+        header; then its message, args, request and response are scrubbed in place
+        as :func:`agentcore_auth.scrub_exception` does.
+        """
+        if exc is None:
+            return
+        for current in _chain(exc):
+            if isinstance(current, httpx.RequestError | httpx.HTTPStatusError):
+                tidy_request(getattr(current, "_request", None), guard.bound,
+                             header=self.header, query_param=self.query_param)
+        for redactor in redactors:
+            scrub_exception(exc, redactor)
 
     def _check_guard(self, responses: list[httpx.Response], guard: WireGuard) -> None:
         elsewhere = [hop for r in responses for hop in r.history[1:] + [r]
@@ -340,6 +363,58 @@ class AgentCoreAuth(httpx.Auth):
                            "origin: this transport does not run httpx's trace extension, so it "
                            "could not be removed; use follow_redirects=False",
                            self.request.provider_name)
+
+
+class _AsyncFlow(AsyncGenerator[httpx.Request, httpx.Response]):
+    """The async auth flow: the generator, with an ``aclose`` that sees why it is closed."""
+
+    __slots__ = ("_auth", "_guard", "_flow", "_redactors", "_done")
+
+    def __init__(self, auth: AgentCoreAuth, request: httpx.Request) -> None:
+        self._auth = auth
+        self._guard = auth._guard(request)
+        self._redactors = auth._redactors()
+        self._flow = auth._async_flow(request, self._guard)
+        self._done = False
+
+    async def __anext__(self) -> httpx.Request:
+        return await self._step(self._flow.__anext__())
+
+    async def asend(self, value: httpx.Response) -> httpx.Request:
+        """Hand the flow a response; the next request to send."""
+        return await self._step(self._flow.asend(value))
+
+    async def athrow(self, *args: Any) -> httpx.Request:
+        """Throw into the flow."""
+        return await self._step(self._flow.athrow(*args))
+
+    async def aclose(self) -> None:
+        """Close the flow; an error that is ending the exchange is scrubbed first."""
+        if not self._done:
+            # Called from httpx's ``finally``: the error propagating there, if any.
+            self._auth._tidy_error(sys.exception(), self._guard, self._redactors)
+        self._done = True
+        await self._flow.aclose()
+
+    async def _step(self, step: Awaitable[httpx.Request]) -> httpx.Request:
+        try:
+            return await step
+        except BaseException:
+            self._done = True
+            raise
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, its causes and contexts (each once)."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return seen
 
 
 def _read(request: httpx.Request) -> bool:
