@@ -64,7 +64,9 @@ class RedactingSpanProcessor(SpanProcessor):
         """``span`` if it holds no registered value, else a redacted copy."""
         r = self._redactor or default_redactor()
         name = r.redact(span.name)
-        attributes = _attributes(r, span.attributes)
+        # ReadableSpan.attributes is a read-only view: the limit is on what it shows.
+        bounded = getattr(span, "_attributes", None)
+        attributes = _attributes(r, span.attributes, getattr(bounded, "max_value_len", None))
         events = [(e, r.redact(e.name), _attributes(r, e.attributes)) for e in span.events]
         links = [(link, _attributes(r, link.attributes)) for link in span.links]
         status = span.status
@@ -93,7 +95,8 @@ class RedactingSpanProcessor(SpanProcessor):
         )
 
 
-def _attributes(r: Redactor, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def _attributes(r: Redactor, attributes: Mapping[str, Any] | None,
+                limit: int | None = None) -> dict[str, Any] | None:
     """The attributes redacted, or None when nothing in them changed.
 
     When the SDK bounded them (``max_value_len``), a string at that length may be
@@ -101,7 +104,8 @@ def _attributes(r: Redactor, attributes: Mapping[str, Any] | None) -> dict[str, 
     """
     if not attributes:
         return None
-    limit = getattr(attributes, "max_value_len", None)
+    if limit is None:
+        limit = getattr(attributes, "max_value_len", None)
     out: dict[str, Any] = {}
     changed = False
     for key, value in attributes.items():
