@@ -180,3 +180,81 @@ def test_a_finished_flow_scrubs_nothing_it_did_not_end(resolver: CredentialResol
 
     asyncio.run(call())
     assert KEY in str(outer)
+
+
+# --- real loopback server: redirects, httpx's own transports ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[str]:
+    """``/same`` redirects (query kept) to ``/api``, which answers 500 echoing the key."""
+    import http.server
+    import threading
+    import urllib.parse
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            path, _, query = self.path.partition("?")
+            if path == "/same":
+                self.send_response(302)
+                self.send_header("Location", f"/api?{query}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            given = urllib.parse.parse_qs(query).get("key", [self.headers.get("x-api-key")])[0]
+            body = f"bad key {given}".encode()
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def only_errors(response: httpx.Response) -> None:
+    if response.status_code >= 400:
+        response.raise_for_status()
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("mode", ["header", "query"])
+@pytest.mark.parametrize("path", ["/same", "/api"])
+def test_hooks_over_loopback_and_redirects(path: str, mode: str, use_async: bool,
+                                           echo_server: str,
+                                           resolver: CredentialResolver) -> None:
+    """raise_for_status() in a response hook, after a same-origin redirect or none."""
+    import asyncio
+
+    def run(auth: httpx.Auth) -> BaseException:
+        url = echo_server + path + "?city=Oslo"
+        with pytest.raises(httpx.HTTPStatusError) as info:
+            if use_async:
+                async def call() -> None:
+                    async def hook(response: httpx.Response) -> None:
+                        await response.aread()
+                        only_errors(response)
+
+                    async with httpx.AsyncClient(auth=auth, follow_redirects=True,
+                                                 event_hooks={"response": [hook]}) as client:
+                        await client.get(url)
+                asyncio.run(call())
+            else:
+                with httpx.Client(auth=auth, follow_redirects=True,
+                                  event_hooks={"response": [only_errors]}) as client:
+                    client.get(url)
+        return info.value
+
+    assert leaks(rendered(run(PlainAuth(mode))))
+    error = run(protected(mode, resolver))
+    assert not leaks(rendered(error)), rendered(error)
+    assert error.response.status_code == 500  # type: ignore[attr-defined]
