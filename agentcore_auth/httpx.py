@@ -52,10 +52,13 @@ class AgentCoreAuth(httpx.Auth):
     ``Authorization``); a refusal from that other origin invalidates nothing, nor
     does any refusal of a request that did not carry the credential. Once the
     exchange ends, the key is in no ``response.url``, ``response.history[*].url``,
-    request URL or ``raise_for_status()`` message; httpx's own log line is scrubbed
-    by the resolver's log redaction. The redirect guard runs in httpx's own
-    transports (``HTTPTransport``, ``AsyncHTTPTransport`` and transports that
-    pass request extensions on to them); with other transports keep
+    request URL or ``raise_for_status()`` message; an exception that ends the
+    exchange (a send error, or one raised by a request or response event hook, such
+    as ``raise_for_status()`` there) is scrubbed in place before it reaches the
+    caller; httpx's own log line is scrubbed by the resolver's log redaction. The
+    redirect guard runs in httpx's own transports (``HTTPTransport``,
+    ``AsyncHTTPTransport`` and transports that pass request extensions on to
+    them); with other transports keep
     ``follow_redirects=False`` (httpx's default) for APIs that redirect elsewhere.
 
     When the source returns the very value the API just refused, the credential

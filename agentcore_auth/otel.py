@@ -43,6 +43,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import __version__, _telemetry
 from ._credential import CredentialRequest
+from ._exceptions import ConfigurationError
 from ._otel_logs import RedactingLogRecordProcessor
 from ._otel_protect import Protection, protect, protect_spans, unprotected_span_processors
 from ._otel_spans import RedactingSpanProcessor
@@ -81,7 +82,10 @@ def instrument(*, tracer_provider: trace.TracerProvider | None = None,
         meter_provider: default the global one.
     """
     if tracer_provider is not None and isinstance(tracer_provider, TracerProvider):
-        protect_spans(tracer_provider)
+        try:
+            protect_spans(tracer_provider)
+        except ConfigurationError:  # a custom active processor: say so, but still instrument
+            _warn_unprotected(tracer_provider)
     else:
         _warn_unprotected(tracer_provider or trace.get_tracer_provider())
     _telemetry.observer = _OtelObserver(tracer_provider, meter_provider)

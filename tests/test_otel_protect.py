@@ -275,3 +275,24 @@ def test_instrument_warns_once_about_an_unprotected_global_provider(
     protect(tracer_provider=protected, logger_provider=LoggerProvider())
     monkeypatch.setattr(trace, "get_tracer_provider", lambda: protected)
     instrument()  # protected: no warning
+
+
+def test_a_concurrent_multi_processor_is_protected_too(redactor: Redactor) -> None:
+    from opentelemetry.sdk.trace import ConcurrentMultiSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    multi = ConcurrentMultiSpanProcessor(2)
+    provider = TracerProvider(active_span_processor=multi)
+    protect(tracer_provider=provider, logger_provider=LoggerProvider(), redactor=redactor)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    emit_spans(provider, KEY)
+    assert len(exporter.get_finished_spans()) == 5
+    assert not leaks(span_text(exporter))
+    provider.shutdown()
+
+
+def test_a_provider_whose_processor_holds_no_others_is_refused(redactor: Redactor) -> None:
+    provider = TracerProvider(
+        active_span_processor=SimpleSpanProcessor(InMemorySpanExporter()))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="RedactingSpanProcessor"):
+        protect(tracer_provider=provider, logger_provider=LoggerProvider(), redactor=redactor)
