@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-__all__ = ["Origin", "WireGuard", "allowed", "origin_of", "tidy", "without_param"]
+__all__ = ["GuardedExtensions", "Origin", "WireGuard", "allowed", "origin_of", "tidy",
+           "without_param"]
 
 Origin = tuple[str, str, int | None]
 
@@ -76,6 +77,52 @@ def tidy_request(request: httpx.Request | None, bound: Origin, *, header: str | 
         request.headers.pop(header, None)
 
 
+class GuardedExtensions(dict[str, Any]):
+    """A request's extensions that hand the guard's ``trace`` to redirect requests only.
+
+    The first request of an exchange goes to the bound origin by construction, so it
+    needs no guard: httpcore's ``extensions.get("trace")`` on it finds only what the
+    caller put there. httpx builds each redirect request with
+    ``dict(request.extensions)``, and a dict subclass that overrides ``__iter__`` is
+    copied through :meth:`keys` and :meth:`__getitem__`: the copy carries the guard,
+    and every hop httpx follows is checked. A request without redirects pays nothing
+    for the binding. :data:`LAZY_GUARD` says whether this httpx copies that way (checked
+    once at import); where it does not, the guard is installed on every request.
+    """
+
+    def __init__(self, base: dict[str, Any], hook: Callable[..., Any]) -> None:
+        super().__init__(base)
+        self.hook = hook
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
+    def keys(self) -> Any:
+        keys = list(dict.keys(self))
+        if "trace" not in keys:
+            keys.append("trace")
+        return keys
+
+    def __getitem__(self, key: str) -> Any:
+        return self.hook if key == "trace" else dict.__getitem__(self, key)
+
+
+def _copies_lazily() -> bool:
+    """Whether httpx's redirect requests (``dict(extensions)``) get a guarded trace."""
+
+    def hook(name: str, info: dict[str, Any]) -> None:  # pragma: no cover - never called
+        return None
+
+    first = httpx.Request("GET", "http://127.0.0.1/")
+    first.extensions = GuardedExtensions({"timeout": {}}, hook)
+    follow = httpx.Request("GET", "http://127.0.0.1/", extensions=first.extensions)
+    return first.extensions.get("trace") is None and follow.extensions.get("trace") is hook \
+        and follow.extensions.get("timeout") == {}
+
+
+LAZY_GUARD = _copies_lazily()
+
+
 class WireGuard:
     """The ``trace`` extension that strips the credential from requests to another origin.
 
@@ -99,9 +146,24 @@ class WireGuard:
         self.stripped = 0
 
     def attach(self, request: httpx.Request, *, use_async: bool) -> None:
-        """Install the guard as ``request``'s ``trace`` extension (again, before a resend)."""
+        """Install the guard on ``request``'s redirects (again, before a resend).
+
+        With :data:`LAZY_GUARD` only the redirect requests httpx builds carry it (see
+        :class:`GuardedExtensions`); otherwise it is ``request``'s ``trace`` extension.
+        """
         self._hook: Callable[..., Any] = self.acall if use_async else self
-        self._extensions = request.extensions = {**request.extensions, "trace": self._hook}
+        base = dict(dict.items(request.extensions))  # not a guarded copy's lazy trace
+        # Whatever trace the request had is the caller's (``previous``) or an earlier
+        # exchange's guard, which this one replaces.
+        base.pop("trace", None)
+        if self.previous is not None:
+            base["trace"] = self.previous
+        if LAZY_GUARD:
+            self._lazy = True
+            request.extensions = GuardedExtensions(base, self._hook)
+        else:
+            self._lazy = False
+            self._extensions = request.extensions = {**base, "trace": self._hook}
 
     def _detach(self) -> None:
         """The response is no redirect: nothing more to guard for this send (saves the
@@ -129,7 +191,7 @@ class WireGuard:
             head = info.get("return_value")
             status = next((v for v in head if isinstance(v, int)), None) if isinstance(
                 head, tuple) else None
-            if status not in _REDIRECTS:
+            if status not in _REDIRECTS and not self._lazy:
                 self._detach()
             return
         if not name.endswith("send_request_headers.started"):
