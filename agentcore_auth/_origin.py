@@ -88,11 +88,17 @@ class GuardedExtensions(dict[str, Any]):
     and every hop httpx follows is checked. A request without redirects pays nothing
     for the binding. :data:`LAZY_GUARD` says whether this httpx copies that way (checked
     once at import); where it does not, the guard is installed on every request.
+    Build one with :meth:`wrap`.
     """
 
-    def __init__(self, base: dict[str, Any], hook: Callable[..., Any]) -> None:
-        super().__init__(base)
-        self.hook = hook
+    hook: Callable[..., Any]
+
+    @classmethod
+    def wrap(cls, base: dict[str, Any], hook: Callable[..., Any]) -> GuardedExtensions:
+        """A copy of ``base`` whose copies carry ``hook`` as their ``trace``."""
+        extensions = cls(base)
+        extensions.hook = hook
+        return extensions
 
     def __iter__(self) -> Any:
         return iter(self.keys())
@@ -114,7 +120,7 @@ def _copies_lazily() -> bool:
         return None
 
     first = httpx.Request("GET", "http://127.0.0.1/")
-    first.extensions = GuardedExtensions({"timeout": {}}, hook)
+    first.extensions = GuardedExtensions.wrap({"timeout": {}}, hook)
     follow = httpx.Request("GET", "http://127.0.0.1/", extensions=first.extensions)
     return first.extensions.get("trace") is None and follow.extensions.get("trace") is hook \
         and follow.extensions.get("timeout") == {}
@@ -122,28 +128,48 @@ def _copies_lazily() -> bool:
 
 LAZY_GUARD = _copies_lazily()
 
+_Wire = tuple[tuple[bytes, bytes, int | None], tuple[bytes, bytes, int] | None, bytes | None]
+
 
 class WireGuard:
     """The ``trace`` extension that strips the credential from requests to another origin.
 
-    It chains to a ``trace`` callback the request already had. ``async_`` makes
-    it a coroutine function, as httpcore's async transports require.
+    It chains to a ``trace`` callback the request already had (``previous``). Built
+    for every request, so it does nothing until a hop needs checking.
     """
 
-    def __init__(self, url: httpx.URL, *, header: str | None, query_param: str | None,
+    __slots__ = ("_bound", "_extensions", "_hook", "_lazy", "_wire", "header_name",
+                 "previous", "query_param", "seen", "stripped", "url")
+
+    def __init__(self, url: httpx.URL, header: str | None, query_param: str | None,
                  previous: Callable[..., Any] | None) -> None:
-        self.bound = origin_of(url)
-        # The same origin as httpcore holds it (bytes), compared without parsing per request.
-        scheme = url.scheme.encode("ascii")
-        port = url.port or _DEFAULT_PORTS.get(url.scheme)
-        self._raw: tuple[bytes, bytes, int | None] = (scheme, url.raw_host, port)
-        self._upgrade = (b"https", url.raw_host, 443) if (scheme, port) == (b"http", 80) else None
-        self.header = header.lower().encode("latin-1") if header else None
+        self.url = url
+        self.header_name = header
         self.query_param = query_param
         self.previous = previous
         #: How many request heads passed the guard (0: the transport does not trace).
         self.seen = 0
         self.stripped = 0
+        self._bound: Origin | None = None
+        # What checking a hop needs is computed on the first hop (most requests have none).
+        self._wire: _Wire | None = None
+
+    @property
+    def bound(self) -> Origin:
+        """The origin the credential is bound to."""
+        if self._bound is None:
+            self._bound = origin_of(self.url)
+        return self._bound
+
+    def _wire_origin(self) -> _Wire:
+        """The bound origin as httpcore holds it (bytes), its https upgrade, the header."""
+        url = self.url
+        scheme = url.scheme.encode("ascii")
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+        upgrade = (b"https", url.raw_host, 443) if (scheme, port) == (b"http", 80) else None
+        header = self.header_name.lower().encode("latin-1") if self.header_name else None
+        self._wire = ((scheme, url.raw_host, port), upgrade, header)
+        return self._wire
 
     def attach(self, request: httpx.Request, *, use_async: bool) -> None:
         """Install the guard on ``request``'s redirects (again, before a resend).
@@ -151,19 +177,22 @@ class WireGuard:
         With :data:`LAZY_GUARD` only the redirect requests httpx builds carry it (see
         :class:`GuardedExtensions`); otherwise it is ``request``'s ``trace`` extension.
         """
-        self._hook: Callable[..., Any] = self.acall if use_async else self
-        base = dict(dict.items(request.extensions))  # not a guarded copy's lazy trace
-        # Whatever trace the request had is the caller's (``previous``) or an earlier
-        # exchange's guard, which this one replaces.
-        base.pop("trace", None)
-        if self.previous is not None:
-            base["trace"] = self.previous
+        hook = self._hook = self.acall if use_async else self
+        extensions = request.extensions
+        if type(extensions) is not dict or "trace" in extensions:
+            # Whatever trace the request had is the caller's (``previous``) or an earlier
+            # exchange's guard, which this one replaces. (A guarded copy's lazy trace is
+            # not copied: ``dict.items`` reads the stored entries only.)
+            extensions = dict(dict.items(extensions))
+            extensions.pop("trace", None)
+            if self.previous is not None:
+                extensions["trace"] = self.previous
         if LAZY_GUARD:
             self._lazy = True
-            request.extensions = GuardedExtensions(base, self._hook)
+            request.extensions = GuardedExtensions.wrap(extensions, hook)
         else:
             self._lazy = False
-            self._extensions = request.extensions = {**base, "trace": self._hook}
+            self._extensions = request.extensions = {**extensions, "trace": hook}
 
     def _detach(self) -> None:
         """The response is no redirect: nothing more to guard for this send (saves the
@@ -200,6 +229,7 @@ class WireGuard:
         if wire is None:
             return
         self.seen += 1
+        raw, upgrade, header = self._wire or self._wire_origin()
         url = wire.url
         target = bytes(url.target)
         if target.startswith((b"http://", b"https://")):  # a forward proxy: the real target
@@ -207,11 +237,11 @@ class WireGuard:
                 return
         else:
             where = (url.scheme, url.host, url.port or _RAW_DEFAULT_PORTS.get(url.scheme))
-            if where == self._raw or where == self._upgrade:
+            if where == raw or where == upgrade:
                 return
-        if self.header is not None:
+        if header is not None:
             before = len(wire.headers)
-            wire.headers[:] = [(k, v) for k, v in wire.headers if k.lower() != self.header]
+            wire.headers[:] = [(k, v) for k, v in wire.headers if k.lower() != header]
             self.stripped += before - len(wire.headers)
         if self.query_param is not None:
             path, sep, query = target.partition(b"?")
