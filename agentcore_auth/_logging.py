@@ -210,7 +210,7 @@ def _make_handle(hook: _Hook) -> Any:
                 text = msg % args if args else msg
                 d = record.__dict__
                 if len(d) == _N_BARE or not _clean_with_extras(text, d, redactor):
-                    redacted = redactor.redact_fresh(text) if args else redactor.redact(text)
+                    redacted = redactor.redact(text)
                     if redacted is not text:
                         record.msg, record.args = redacted, ()
                     elif args:
@@ -253,7 +253,7 @@ def _clean_with_extras(text: str, d: dict[str, Any], redactor: Redactor) -> bool
         elif not isinstance(value, _SCALARS):
             return False  # containers and objects: the per-field path walks them
     joined = "\x00".join(parts)
-    return redactor.redact_fresh(joined) is joined
+    return redactor.redact(joined) is joined
 
 
 # The record a hook just formatted and found clean: (record, msg, args, text). One slot

@@ -308,22 +308,6 @@ class Redactor:
             table.update(dict.fromkeys(patterns, f"[REDACTED:{name}]"))
         return table
 
-    def redact_fresh(self, text: str) -> str:
-        """:meth:`redact` for text that is new each time (a formatted log message).
-
-        The same result, without remembering clean text: a record's formatted
-        arguments rarely repeat, so the memo would only churn.
-        """
-        state = self._state
-        if state.version == self._version and state.probe is not None \
-                and len(text) >= self.min_length:
-            try:
-                if not state.probe(text) and (len(text) <= 76 or "\n" not in text):
-                    return text
-            except UnicodeEncodeError:  # lone surrogates: the full path copes
-                pass
-        return self.redact(text)
-
     def redact(self, text: str) -> str:
         """Return ``text`` with every registered value replaced by its marker.
 
