@@ -23,7 +23,8 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
-__all__ = ["Origin", "WireGuard", "allowed", "origin_of", "tidy", "without_param"]
+__all__ = ["GuardedExtensions", "Origin", "WireGuard", "allowed", "origin_of", "tidy",
+           "without_param"]
 
 Origin = tuple[str, str, int | None]
 
@@ -76,32 +77,122 @@ def tidy_request(request: httpx.Request | None, bound: Origin, *, header: str | 
         request.headers.pop(header, None)
 
 
+class GuardedExtensions(dict[str, Any]):
+    """A request's extensions that hand the guard's ``trace`` to redirect requests only.
+
+    The first request of an exchange goes to the bound origin by construction, so it
+    needs no guard: httpcore's ``extensions.get("trace")`` on it finds only what the
+    caller put there. httpx builds each redirect request with
+    ``dict(request.extensions)``, and a dict subclass that overrides ``__iter__`` is
+    copied through :meth:`keys` and :meth:`__getitem__`: the copy carries the guard,
+    and every hop httpx follows is checked. A request without redirects pays nothing
+    for the binding. :data:`LAZY_GUARD` says whether this httpx copies that way (checked
+    once at import); where it does not, the guard is installed on every request.
+    Build one with :meth:`wrap`.
+    """
+
+    hook: Callable[..., Any]
+
+    @classmethod
+    def wrap(cls, base: dict[str, Any], hook: Callable[..., Any]) -> GuardedExtensions:
+        """A copy of ``base`` whose copies carry ``hook`` as their ``trace``."""
+        extensions = cls(base)
+        extensions.hook = hook
+        return extensions
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
+    def keys(self) -> Any:
+        keys = list(dict.keys(self))
+        if "trace" not in keys:
+            keys.append("trace")
+        return keys
+
+    def __getitem__(self, key: str) -> Any:
+        return self.hook if key == "trace" else dict.__getitem__(self, key)
+
+
+def _copies_lazily() -> bool:
+    """Whether httpx's redirect requests (``dict(extensions)``) get a guarded trace."""
+
+    def hook(name: str, info: dict[str, Any]) -> None:  # pragma: no cover - never called
+        return None
+
+    first = httpx.Request("GET", "http://127.0.0.1/")
+    first.extensions = GuardedExtensions.wrap({"timeout": {}}, hook)
+    follow = httpx.Request("GET", "http://127.0.0.1/", extensions=first.extensions)
+    return first.extensions.get("trace") is None and follow.extensions.get("trace") is hook \
+        and follow.extensions.get("timeout") == {}
+
+
+LAZY_GUARD = _copies_lazily()
+
+_Wire = tuple[tuple[bytes, bytes, int | None], tuple[bytes, bytes, int] | None, bytes | None]
+
+
 class WireGuard:
     """The ``trace`` extension that strips the credential from requests to another origin.
 
-    It chains to a ``trace`` callback the request already had. ``async_`` makes
-    it a coroutine function, as httpcore's async transports require.
+    It chains to a ``trace`` callback the request already had (``previous``). Built
+    for every request, so it does nothing until a hop needs checking.
     """
 
-    def __init__(self, url: httpx.URL, *, header: str | None, query_param: str | None,
+    __slots__ = ("_bound", "_extensions", "_hook", "_lazy", "_wire", "header_name",
+                 "previous", "query_param", "seen", "stripped", "url")
+
+    def __init__(self, url: httpx.URL, header: str | None, query_param: str | None,
                  previous: Callable[..., Any] | None) -> None:
-        self.bound = origin_of(url)
-        # The same origin as httpcore holds it (bytes), compared without parsing per request.
-        scheme = url.scheme.encode("ascii")
-        port = url.port or _DEFAULT_PORTS.get(url.scheme)
-        self._raw: tuple[bytes, bytes, int | None] = (scheme, url.raw_host, port)
-        self._upgrade = (b"https", url.raw_host, 443) if (scheme, port) == (b"http", 80) else None
-        self.header = header.lower().encode("latin-1") if header else None
+        self.url = url
+        self.header_name = header
         self.query_param = query_param
         self.previous = previous
         #: How many request heads passed the guard (0: the transport does not trace).
         self.seen = 0
         self.stripped = 0
+        self._bound: Origin | None = None
+        # What checking a hop needs is computed on the first hop (most requests have none).
+        self._wire: _Wire | None = None
+
+    @property
+    def bound(self) -> Origin:
+        """The origin the credential is bound to."""
+        if self._bound is None:
+            self._bound = origin_of(self.url)
+        return self._bound
+
+    def _wire_origin(self) -> _Wire:
+        """The bound origin as httpcore holds it (bytes), its https upgrade, the header."""
+        url = self.url
+        scheme = url.scheme.encode("ascii")
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+        upgrade = (b"https", url.raw_host, 443) if (scheme, port) == (b"http", 80) else None
+        header = self.header_name.lower().encode("latin-1") if self.header_name else None
+        self._wire = ((scheme, url.raw_host, port), upgrade, header)
+        return self._wire
 
     def attach(self, request: httpx.Request, *, use_async: bool) -> None:
-        """Install the guard as ``request``'s ``trace`` extension (again, before a resend)."""
-        self._hook: Callable[..., Any] = self.acall if use_async else self
-        self._extensions = request.extensions = {**request.extensions, "trace": self._hook}
+        """Install the guard on ``request``'s redirects (again, before a resend).
+
+        With :data:`LAZY_GUARD` only the redirect requests httpx builds carry it (see
+        :class:`GuardedExtensions`); otherwise it is ``request``'s ``trace`` extension.
+        """
+        hook = self._hook = self.acall if use_async else self
+        extensions = request.extensions
+        if type(extensions) is not dict or "trace" in extensions:
+            # Whatever trace the request had is the caller's (``previous``) or an earlier
+            # exchange's guard, which this one replaces. (A guarded copy's lazy trace is
+            # not copied: ``dict.items`` reads the stored entries only.)
+            extensions = dict(dict.items(extensions))
+            extensions.pop("trace", None)
+            if self.previous is not None:
+                extensions["trace"] = self.previous
+        if LAZY_GUARD:
+            self._lazy = True
+            request.extensions = GuardedExtensions.wrap(extensions, hook)
+        else:
+            self._lazy = False
+            self._extensions = request.extensions = {**extensions, "trace": hook}
 
     def _detach(self) -> None:
         """The response is no redirect: nothing more to guard for this send (saves the
@@ -129,7 +220,7 @@ class WireGuard:
             head = info.get("return_value")
             status = next((v for v in head if isinstance(v, int)), None) if isinstance(
                 head, tuple) else None
-            if status not in _REDIRECTS:
+            if status not in _REDIRECTS and not self._lazy:
                 self._detach()
             return
         if not name.endswith("send_request_headers.started"):
@@ -138,6 +229,7 @@ class WireGuard:
         if wire is None:
             return
         self.seen += 1
+        raw, upgrade, header = self._wire or self._wire_origin()
         url = wire.url
         target = bytes(url.target)
         if target.startswith((b"http://", b"https://")):  # a forward proxy: the real target
@@ -145,11 +237,11 @@ class WireGuard:
                 return
         else:
             where = (url.scheme, url.host, url.port or _RAW_DEFAULT_PORTS.get(url.scheme))
-            if where == self._raw or where == self._upgrade:
+            if where == raw or where == upgrade:
                 return
-        if self.header is not None:
+        if header is not None:
             before = len(wire.headers)
-            wire.headers[:] = [(k, v) for k, v in wire.headers if k.lower() != self.header]
+            wire.headers[:] = [(k, v) for k, v in wire.headers if k.lower() != header]
             self.stripped += before - len(wire.headers)
         if self.query_param is not None:
             path, sep, query = target.partition(b"?")

@@ -17,7 +17,7 @@ import httpx
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
 from ._origin import Origin, WireGuard, allowed, tidy, tidy_request
-from ._redact import Redactor, default_redactor
+from ._redact import default_redactor
 from ._resolver import CredentialResolver, default_resolver
 from ._scrub import scrub_exception
 from ._secret import Secret
@@ -190,6 +190,8 @@ class AgentCoreAuth(httpx.Auth):
         return request
 
     # --- the two drivers: they differ only in resolve vs await aresolve ---------------
+    # The common exchange (one request, accepted) is inlined: resolve, apply, send. A
+    # refusal hands over to the shared, I/O-free :meth:`_after_refusal`.
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -198,27 +200,33 @@ class AgentCoreAuth(httpx.Auth):
         resolver = self.resolver
         guard = self._guard(request)
         guard.attach(request, use_async=False)
-        redactors = self._redactors()
-        flow = self._flow(request, resolver, guard, replayable=_read(request))
+        replayable, original_url = _read(request), request.url
+        responses: list[httpx.Response] = []
         try:
-            step = next(flow)
-            reply: Any
-            while True:
-                if step is _RESOLVE:
-                    reply = resolver.resolve(self.request)
-                else:
-                    try:
-                        reply = yield step
-                    except GeneratorExit as stop:
-                        # httpx closes the flow while an error (a send error, or one raised
-                        # by an event hook) propagates: it is the context.
-                        self._tidy_error(stop.__context__, guard, redactors)
-                        raise
-                step = flow.send(reply)
-        except StopIteration:
-            return
+            secret = resolver.resolve(self.request)
+            response = yield self.apply(request, secret)
+            responses.append(response)
+            if response.status_code not in self.reject_statuses:
+                return
+            flow = self._after_refusal(request, resolver, guard, replayable, secret, responses,
+                                       use_async=False)
+            try:
+                step = next(flow)
+                reply: Any
+                while True:
+                    reply = resolver.resolve(self.request) if step is _RESOLVE else (yield step)
+                    step = flow.send(reply)
+            except StopIteration:
+                return
+            finally:
+                flow.close()
+        except GeneratorExit as stop:
+            # httpx closes the flow while an error (a send error, or one raised by an
+            # event hook) propagates: it is the context.
+            self._tidy_error(stop.__context__, guard)
+            raise
         finally:
-            flow.close()
+            self._finish(request, original_url, guard, responses)
 
     def async_auth_flow(
         self, request: httpx.Request
@@ -234,92 +242,104 @@ class AgentCoreAuth(httpx.Auth):
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         resolver = self.resolver
         guard.attach(request, use_async=True)
-        flow = self._flow(request, resolver, guard, replayable=await _aread(request),
-                          use_async=True)
-        try:
-            step = next(flow)
-            reply: Any
-            while True:
-                if step is _RESOLVE:
-                    reply = await resolver.aresolve(self.request)
-                else:
-                    reply = yield step
-                step = flow.send(reply)
-        except StopIteration:
-            return
-        finally:
-            flow.close()
-
-    # --- the shared, I/O-free flow ----------------------------------------------------
-
-    def _flow(self, request: httpx.Request, resolver: CredentialResolver, guard: WireGuard,
-              replayable: bool, use_async: bool = False) -> Generator[Any, Any, None]:
-        """Yields ``_RESOLVE`` (send back a Secret) or a request (send back its response)."""
-        original_url = request.url
+        replayable, original_url = await _aread(request), request.url
         responses: list[httpx.Response] = []
         try:
-            secret = yield _RESOLVE
+            secret = await resolver.aresolve(self.request)
             response = yield self.apply(request, secret)
             responses.append(response)
             if response.status_code not in self.reject_statuses:
                 return
-            name = self.request.provider_name
-            if not self._carried(response.request, secret, guard.bound):
-                # A redirect took the request elsewhere, or dropped the credential on the
-                # way: this refusal says nothing about the credential.
-                logger.info("HTTP %s from a request that did not carry provider %r's "
-                            "credential (after a redirect); the credential is kept",
-                            response.status_code, name)
+            flow = self._after_refusal(request, resolver, guard, replayable, secret, responses,
+                                       use_async=True)
+            try:
+                step = next(flow)
+                reply: Any
+                while True:
+                    if step is _RESOLVE:
+                        reply = await resolver.aresolve(self.request)
+                    else:
+                        reply = yield step
+                    step = flow.send(reply)
+            except StopIteration:
                 return
-            backoff = resolver._backoff
-            remaining = backoff.remaining(secret)
-            if remaining is None and (backoff.came_back(secret)
-                                      or resolver._cache.refetched_same(secret)):
-                # A concurrent refusal's refetch already brought this value back.
-                remaining = backoff.record(secret)
-            if remaining is not None:
-                logger.debug("HTTP %s with provider %s's credential, which the source returned "
-                             "again after a refusal; not asking it again for %.1f s",
-                             response.status_code, name, remaining)
-                return
-            # Compare-and-invalidate: many 401s for one stale value cause one refetch.
-            backoff.note_refusal(secret)
-            resolver.invalidate(secret)
-            if not replayable:
-                logger.info("HTTP %s with provider %s's credential; the request body cannot "
-                            "be replayed, so the response is returned", response.status_code,
-                            name)
-                return
-            fresh = yield _RESOLVE
-            if fresh == secret:
-                window = resolver._backoff.record(fresh)
-                logger.warning("HTTP %s with provider %s's credential, and the source still "
-                               "returns the refused value; not resending, and further refusals "
-                               "are returned for %.1f s without asking it again",
-                               response.status_code, name, window)
-                return
-            resolver._backoff.clear(fresh)
-            logger.info("HTTP %s with provider %s's credential; resending once with a "
-                        "refetched one", response.status_code, name)
-            guard.attach(request, use_async=use_async)
-            responses.append((yield self.apply(request, fresh)))
+            finally:
+                flow.close()
         finally:
+            self._finish(request, original_url, guard, responses)
+
+    # --- the shared, I/O-free refusal flow --------------------------------------------
+
+    def _after_refusal(self, request: httpx.Request, resolver: CredentialResolver,
+                       guard: WireGuard, replayable: bool, secret: Secret,
+                       responses: list[httpx.Response],
+                       use_async: bool) -> Generator[Any, Any, None]:
+        """After ``responses[-1]`` refused ``secret``: yields ``_RESOLVE`` (send back a
+        Secret) or a request to resend (send back its response, kept in ``responses``)."""
+        response = responses[-1]
+        name = self.request.provider_name
+        if not self._carried(response.request, secret, guard.bound):
+            # A redirect took the request elsewhere, or dropped the credential on the
+            # way: this refusal says nothing about the credential.
+            logger.info("HTTP %s from a request that did not carry provider %r's "
+                        "credential (after a redirect); the credential is kept",
+                        response.status_code, name)
+            return
+        backoff = resolver._backoff
+        remaining = backoff.remaining(secret)
+        if remaining is None and (backoff.came_back(secret)
+                                  or resolver._cache.refetched_same(secret)):
+            # A concurrent refusal's refetch already brought this value back.
+            remaining = backoff.record(secret)
+        if remaining is not None:
+            logger.debug("HTTP %s with provider %s's credential, which the source returned "
+                         "again after a refusal; not asking it again for %.1f s",
+                         response.status_code, name, remaining)
+            return
+        # Compare-and-invalidate: many 401s for one stale value cause one refetch.
+        backoff.note_refusal(secret)
+        resolver.invalidate(secret)
+        if not replayable:
+            logger.info("HTTP %s with provider %s's credential; the request body cannot "
+                        "be replayed, so the response is returned", response.status_code,
+                        name)
+            return
+        fresh = yield _RESOLVE
+        if fresh == secret:
+            window = resolver._backoff.record(fresh)
+            logger.warning("HTTP %s with provider %s's credential, and the source still "
+                           "returns the refused value; not resending, and further refusals "
+                           "are returned for %.1f s without asking it again",
+                           response.status_code, name, window)
+            return
+        resolver._backoff.clear(fresh)
+        logger.info("HTTP %s with provider %s's credential; resending once with a "
+                    "refetched one", response.status_code, name)
+        guard.attach(request, use_async=use_async)
+        responses.append((yield self.apply(request, fresh)))
+
+    def _finish(self, request: httpx.Request, original_url: httpx.URL, guard: WireGuard,
+                responses: list[httpx.Response]) -> None:
+        """The exchange is over: the key off its redirect hops, out of ``response.url``."""
+        if len(responses) > 1 or (responses and responses[0].history):
             tidy(responses, guard.bound, header=self.header, query_param=self.query_param)
-            if self.query_param is not None:
-                # The exchange is over: keep the key out of response.url and error texts.
-                request.url = original_url
             self._check_guard(responses, guard)
+        if self.query_param is not None:
+            # Keep the key out of response.url and error texts.
+            request.url = original_url
 
     def _guard(self, request: httpx.Request) -> WireGuard:
         previous = request.extensions.get("trace")
-        owner = getattr(previous, "__self__", previous)
-        if isinstance(owner, WireGuard):
-            # A request built from an earlier exchange (response.next_request) carries that
-            # exchange's guard: this one is bound to its own URL, so keep only the caller's.
-            previous = owner.previous
-        return WireGuard(request.url, header=self.header,
-                         query_param=self.query_param,
-                         previous=previous if callable(previous) else None)
+        if previous is not None:
+            owner = getattr(previous, "__self__", previous)
+            if isinstance(owner, WireGuard):
+                # A request built from an earlier exchange (response.next_request) carries
+                # that exchange's guard: this one is bound to its own URL, so keep only the
+                # caller's.
+                previous = owner.previous
+            if not callable(previous):
+                previous = None
+        return WireGuard(request.url, self.header, self.query_param, previous)
 
     def _carried(self, request: httpx.Request, secret: Secret, bound: Origin) -> bool:
         """Whether ``request`` went to the bound origin with ``secret`` on it."""
@@ -334,20 +354,14 @@ class AgentCoreAuth(httpx.Auth):
             expected = self.prefix + secret.reveal()
         return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
 
-    def _redactors(self) -> tuple[Redactor, ...]:
-        """Where the resolver registers its values (the default redactor, and its own)."""
-        own = self._resolver._redactor if self._resolver is not None else None
-        first = default_redactor()
-        return (first,) if own is None or own is first else (first, own)
-
-    def _tidy_error(self, exc: BaseException | None, guard: WireGuard,
-                    redactors: tuple[Redactor, ...]) -> None:
+    def _tidy_error(self, exc: BaseException | None, guard: WireGuard) -> None:
         """An exchange ended by ``exc`` (a redirect loop, an unreachable target, an error
         raised by an event hook such as ``raise_for_status()``): no key in it.
 
-        The request it carries loses the key (query mode) or, sent elsewhere, the
+        The requests it carries lose the key (query mode) or, sent elsewhere, the
         header; then its message, args, request and response are scrubbed in place
-        as :func:`agentcore_auth.scrub_exception` does.
+        as :func:`agentcore_auth.scrub_exception` does, with every redactor the
+        resolver registers values in.
         """
         if exc is None:
             return
@@ -355,8 +369,11 @@ class AgentCoreAuth(httpx.Auth):
             if isinstance(current, httpx.RequestError | httpx.HTTPStatusError):
                 tidy_request(getattr(current, "_request", None), guard.bound,
                              header=self.header, query_param=self.query_param)
-        for redactor in redactors:
-            scrub_exception(exc, redactor)
+        first = default_redactor()
+        own = self._resolver._redactor if self._resolver is not None else None
+        scrub_exception(exc, first)
+        if own is not None and own is not first:
+            scrub_exception(exc, own)
 
     def _check_guard(self, responses: list[httpx.Response], guard: WireGuard) -> None:
         elsewhere = [hop for r in responses for hop in r.history[1:] + [r]
@@ -371,12 +388,11 @@ class AgentCoreAuth(httpx.Auth):
 class _AsyncFlow(AsyncGenerator[httpx.Request, httpx.Response]):
     """The async auth flow: the generator, with an ``aclose`` that sees why it is closed."""
 
-    __slots__ = ("_auth", "_guard", "_flow", "_redactors", "_done")
+    __slots__ = ("_auth", "_guard", "_flow", "_done")
 
     def __init__(self, auth: AgentCoreAuth, request: httpx.Request) -> None:
         self._auth = auth
         self._guard = auth._guard(request)
-        self._redactors = auth._redactors()
         self._flow = auth._async_flow(request, self._guard)
         self._done = False
 
@@ -395,8 +411,8 @@ class _AsyncFlow(AsyncGenerator[httpx.Request, httpx.Response]):
         """Close the flow; an error that is ending the exchange is scrubbed first."""
         if not self._done:
             # Called from httpx's ``finally``: the error propagating there, if any.
-            self._auth._tidy_error(sys.exception(), self._guard, self._redactors)
-        self._done = True
+            self._auth._tidy_error(sys.exception(), self._guard)
+            self._done = True
         await self._flow.aclose()
 
     async def _step(self, step: Awaitable[httpx.Request]) -> httpx.Request:

@@ -7,7 +7,7 @@ reading the (empty) request body so it could be replayed. The baseline is a
 client with the same key set as a default header. Sync ``httpx.Client`` and
 ``httpx.AsyncClient`` (sequential awaits in one loop), alternating small batches
 (10 requests) hundreds of times, since on a shared machine a loopback request's
-time drifts by 2x within seconds. Target: ours within 5% of the baseline.
+time drifts by 2x within seconds. Target: ours within 3% of the baseline (goal 2%).
 """
 
 from __future__ import annotations
@@ -109,4 +109,4 @@ def _row(case: str, results: dict[str, list[float]], n: int) -> Row:
         "note": f"auth flow adds {summary(overhead)[0] * 1e6:.1f} us/request (median of paired "
         f"rounds); {n} requests per sample; p99 column: req/s at p99 latency",
     }
-    return set_target(row, "within 5% of baseline", row["ratio"] >= 0.95)
+    return set_target(row, "within 3% of baseline", row["ratio"] >= 0.97)

@@ -209,3 +209,25 @@ def test_manually_followed_redirect_is_a_new_exchange(origins: Origins,
     assert second.status_code == 401
     (seen,) = origins.received
     assert seen["headers"].get("x-api-key") == KEY  # sent on purpose, by the caller
+
+
+def test_only_the_hops_httpx_follows_carry_the_guard(resolver: CredentialResolver) -> None:
+    """The first request has no trace of ours (no cost without redirects); each redirect has."""
+    from agentcore_auth._origin import LAZY_GUARD, WireGuard
+
+    traces: list[object] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        traces.append(request.extensions.get("trace"))
+        if request.url.path == "/start":
+            return httpx.Response(302, headers={"Location": "http://other.test/next"})
+        return httpx.Response(200)
+
+    with httpx.Client(auth=_auth(resolver, "header"), transport=httpx.MockTransport(handler),
+                      follow_redirects=True) as client:
+        assert client.get("http://api.test/start").status_code == 200
+        assert client.get("http://api.test/plain").status_code == 200
+    assert LAZY_GUARD
+    first, redirected, plain = traces
+    assert first is None and plain is None
+    assert isinstance(getattr(redirected, "__self__", redirected), WireGuard)
