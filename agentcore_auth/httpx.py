@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
+import sys
+from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -16,7 +17,9 @@ import httpx
 from ._credential import CredentialRequest
 from ._exceptions import ConfigurationError
 from ._origin import Origin, WireGuard, allowed, tidy, tidy_request
+from ._redact import default_redactor
 from ._resolver import CredentialResolver, default_resolver
+from ._scrub import scrub_exception
 from ._secret import Secret
 
 __all__ = ["AgentCoreAuth"]
@@ -49,10 +52,13 @@ class AgentCoreAuth(httpx.Auth):
     ``Authorization``); a refusal from that other origin invalidates nothing, nor
     does any refusal of a request that did not carry the credential. Once the
     exchange ends, the key is in no ``response.url``, ``response.history[*].url``,
-    request URL or ``raise_for_status()`` message; httpx's own log line is scrubbed
-    by the resolver's log redaction. The redirect guard runs in httpx's own
-    transports (``HTTPTransport``, ``AsyncHTTPTransport`` and transports that
-    pass request extensions on to them); with other transports keep
+    request URL or ``raise_for_status()`` message; an exception that ends the
+    exchange (a send error, or one raised by a request or response event hook, such
+    as ``raise_for_status()`` there) is scrubbed in place before it reaches the
+    caller; httpx's own log line is scrubbed by the resolver's log redaction. The
+    redirect guard runs in httpx's own transports (``HTTPTransport``,
+    ``AsyncHTTPTransport`` and transports that pass request extensions on to
+    them); with other transports keep
     ``follow_redirects=False`` (httpx's default) for APIs that redirect elsewhere.
 
     When the source returns the very value the API just refused, the credential
@@ -215,19 +221,26 @@ class AgentCoreAuth(httpx.Auth):
             finally:
                 flow.close()
         except GeneratorExit as stop:
-            # httpx closes the flow while a send error propagates: its context.
-            # (An async generator's aclose() carries no context: see the docs.)
+            # httpx closes the flow while an error (a send error, or one raised by an
+            # event hook) propagates: it is the context.
             self._tidy_error(stop.__context__, guard)
             raise
         finally:
             self._finish(request, original_url, guard, responses)
 
-    async def async_auth_flow(
+    def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Async twin of :meth:`sync_auth_flow`."""
+        # A wrapper, not the async generator itself: httpx closes the flow from a
+        # ``finally`` while an error (e.g. raised by a response event hook) propagates,
+        # and an async generator's aclose() does not see that error; a method does.
+        return _AsyncFlow(self, request)
+
+    async def _async_flow(
+        self, request: httpx.Request, guard: WireGuard
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         resolver = self.resolver
-        guard = self._guard(request)
         guard.attach(request, use_async=True)
         replayable, original_url = await _aread(request), request.url
         responses: list[httpx.Response] = []
@@ -252,9 +265,6 @@ class AgentCoreAuth(httpx.Auth):
                 return
             finally:
                 flow.close()
-        except GeneratorExit as stop:
-            self._tidy_error(stop.__context__, guard)
-            raise
         finally:
             self._finish(request, original_url, guard, responses)
 
@@ -345,10 +355,25 @@ class AgentCoreAuth(httpx.Auth):
         return sent is not None and hmac.compare_digest(sent.encode(), expected.encode())
 
     def _tidy_error(self, exc: BaseException | None, guard: WireGuard) -> None:
-        """A failed exchange (a redirect loop, an unreachable target): no key in its request."""
-        if isinstance(exc, httpx.RequestError):
-            tidy_request(getattr(exc, "_request", None), guard.bound, header=self.header,
-                         query_param=self.query_param)
+        """An exchange ended by ``exc`` (a redirect loop, an unreachable target, an error
+        raised by an event hook such as ``raise_for_status()``): no key in it.
+
+        The requests it carries lose the key (query mode) or, sent elsewhere, the
+        header; then its message, args, request and response are scrubbed in place
+        as :func:`agentcore_auth.scrub_exception` does, with every redactor the
+        resolver registers values in.
+        """
+        if exc is None:
+            return
+        for current in _chain(exc):
+            if isinstance(current, httpx.RequestError | httpx.HTTPStatusError):
+                tidy_request(getattr(current, "_request", None), guard.bound,
+                             header=self.header, query_param=self.query_param)
+        first = default_redactor()
+        own = self._resolver._redactor if self._resolver is not None else None
+        scrub_exception(exc, first)
+        if own is not None and own is not first:
+            scrub_exception(exc, own)
 
     def _check_guard(self, responses: list[httpx.Response], guard: WireGuard) -> None:
         elsewhere = [hop for r in responses for hop in r.history[1:] + [r]
@@ -358,6 +383,57 @@ class AgentCoreAuth(httpx.Auth):
                            "origin: this transport does not run httpx's trace extension, so it "
                            "could not be removed; use follow_redirects=False",
                            self.request.provider_name)
+
+
+class _AsyncFlow(AsyncGenerator[httpx.Request, httpx.Response]):
+    """The async auth flow: the generator, with an ``aclose`` that sees why it is closed."""
+
+    __slots__ = ("_auth", "_guard", "_flow", "_done")
+
+    def __init__(self, auth: AgentCoreAuth, request: httpx.Request) -> None:
+        self._auth = auth
+        self._guard = auth._guard(request)
+        self._flow = auth._async_flow(request, self._guard)
+        self._done = False
+
+    async def __anext__(self) -> httpx.Request:
+        return await self._step(self._flow.__anext__())
+
+    async def asend(self, value: httpx.Response) -> httpx.Request:
+        """Hand the flow a response; the next request to send."""
+        return await self._step(self._flow.asend(value))
+
+    async def athrow(self, *args: Any) -> httpx.Request:
+        """Throw into the flow."""
+        return await self._step(self._flow.athrow(*args))
+
+    async def aclose(self) -> None:
+        """Close the flow; an error that is ending the exchange is scrubbed first."""
+        if not self._done:
+            # Called from httpx's ``finally``: the error propagating there, if any.
+            self._auth._tidy_error(sys.exception(), self._guard)
+            self._done = True
+        await self._flow.aclose()
+
+    async def _step(self, step: Awaitable[httpx.Request]) -> httpx.Request:
+        try:
+            return await step
+        except BaseException:
+            self._done = True
+            raise
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, its causes and contexts (each once)."""
+    seen: list[BaseException] = []
+    todo = [exc]
+    while todo:
+        current = todo.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return seen
 
 
 def _read(request: httpx.Request) -> bool:

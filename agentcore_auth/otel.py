@@ -9,6 +9,18 @@ Install with the ``otel`` extra (``pip install "agentcore-auth[otel]"``).
 
       provider.add_span_processor(RedactingSpanProcessor(BatchSpanProcessor(OTLPSpanExporter())))
 
+- :func:`protect` protects a provider rather than a processor: every span
+  processor and log record processor it has, or is given later, gets redacted
+  data (``protect()`` with no argument: the global providers)::
+
+      protect(tracer_provider=provider, logger_provider=logger_provider)
+
+- :class:`RedactingLogRecordProcessor` is the twin of ``RedactingSpanProcessor``
+  for the Logs API (GenAI events): body, attributes and event name.
+
+Attributes the SDK truncated at set time (``SpanLimits``/``LogLimits``) lose a
+tail that begins a registered value too, so a cut value leaves no prefix behind.
+
 - :func:`instrument` turns on the library's own telemetry (off by default): a
   span per resolution and counters mirroring ``resolver.stats``, named after
   OpenTelemetry's semantic conventions under the ``agentcore_auth`` namespace
@@ -19,140 +31,27 @@ Install with the ``otel`` extra (``pip install "agentcore-auth[otel]"``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+import warnings
+import weakref
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace import Span as SdkSpan
-from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode
 
 from . import __version__, _telemetry
 from ._credential import CredentialRequest
-from ._redact import Redactor, default_redactor
+from ._exceptions import ConfigurationError
+from ._otel_logs import RedactingLogRecordProcessor
+from ._otel_protect import Protection, protect, protect_spans, unprotected_span_processors
+from ._otel_spans import RedactingSpanProcessor
 
-__all__ = ["RedactingSpanProcessor", "instrument", "uninstrument"]
+__all__ = ["Protection", "RedactingLogRecordProcessor", "RedactingSpanProcessor", "instrument",
+           "protect", "uninstrument"]
 
 _SCOPE = "agentcore_auth"
-
-
-class RedactingSpanProcessor(SpanProcessor):
-    """Hands ``processor`` a redacted copy of every ended span.
-
-    The span's name, attributes (strings, bytes, and strings inside sequences and
-    maps), event names and attributes, link attributes and status description are
-    scrubbed of every registered value in every encoding the redactor knows. A span
-    that holds none is passed on as it is (no copy). ``on_start`` and ``_on_ending``
-    pass the live span through, as processors that enrich spans need; what can be
-    exported is what ``on_end`` hands on. Resource attributes are not touched.
-
-    Args:
-        processor: the processor to protect, e.g. ``BatchSpanProcessor(exporter)``.
-        redactor: the registry to use; default :func:`agentcore_auth.default_redactor`,
-            where every resolver registers its values.
-    """
-
-    def __init__(self, processor: SpanProcessor, *, redactor: Redactor | None = None) -> None:
-        self._processor = processor
-        self._redactor = redactor
-
-    def __repr__(self) -> str:
-        return f"RedactingSpanProcessor({self._processor!r})"
-
-    def on_start(self, span: SdkSpan, parent_context: otel_context.Context | None = None) -> None:
-        """Pass the live span on."""
-        self._processor.on_start(span, parent_context=parent_context)
-
-    def _on_ending(self, span: SdkSpan) -> None:
-        self._processor._on_ending(span)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        """Hand the wrapped processor the span, redacted."""
-        self._processor.on_end(self.redact_span(span))
-
-    def shutdown(self) -> None:
-        """Shut the wrapped processor down."""
-        self._processor.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Flush the wrapped processor."""
-        return self._processor.force_flush(timeout_millis)
-
-    def redact_span(self, span: ReadableSpan) -> ReadableSpan:
-        """``span`` if it holds no registered value, else a redacted copy."""
-        r = self._redactor or default_redactor()
-        name = r.redact(span.name)
-        attributes = _attributes(r, span.attributes)
-        events = [(e, r.redact(e.name), _attributes(r, e.attributes)) for e in span.events]
-        links = [(link, _attributes(r, link.attributes)) for link in span.links]
-        status = span.status
-        description = r.redact(status.description) if status.description else None
-        if (name is span.name and attributes is None and description is status.description
-                and all(n is e.name and a is None for e, n, a in events)
-                and all(a is None for _, a in links)):
-            return span
-        new_events = [e if n is e.name and a is None else Event(n, a or e.attributes, e.timestamp)
-                      for e, n, a in events]
-        new_links = [link if a is None else Link(link.context, a) for link, a in links]
-        return ReadableSpan(
-            name=name,
-            context=span.context,
-            parent=span.parent,
-            resource=span.resource,
-            attributes=_bounded(attributes, span.dropped_attributes) if attributes is not None
-            else span.attributes,
-            events=_bounded_list(new_events, span.dropped_events),
-            links=_bounded_list(new_links, span.dropped_links),
-            kind=span.kind,
-            status=Status(status.status_code, description) if description is not None else status,
-            start_time=span.start_time,
-            end_time=span.end_time,
-            instrumentation_scope=span.instrumentation_scope,
-        )
-
-
-def _attributes(r: Redactor, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The attributes redacted, or None when nothing in them changed."""
-    if not attributes:
-        return None
-    out: dict[str, Any] = {}
-    changed = False
-    for key, value in attributes.items():
-        new_key, new = r.redact(key), _value(r, value)
-        changed = changed or new is not value or new_key is not key
-        out[new_key] = new
-    return out if changed else None
-
-
-def _value(r: Redactor, value: Any) -> Any:
-    """An attribute value redacted (the same object when unchanged)."""
-    if isinstance(value, str):
-        return r.redact(value)
-    if isinstance(value, bytes):
-        return r.redact_bytes(value)
-    if isinstance(value, Sequence):
-        items = [_value(r, v) for v in value]
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else tuple(items)
-    if isinstance(value, Mapping):
-        changed = _attributes(r, value)
-        return value if changed is None else changed
-    return value
-
-
-def _bounded(attributes: Mapping[str, Any], dropped: int) -> BoundedAttributes:
-    bounded = BoundedAttributes(attributes=attributes, immutable=True)
-    bounded.dropped = dropped  # keep the exported dropped count
-    return bounded
-
-
-def _bounded_list(items: list[Any], dropped: int) -> BoundedList[Any]:
-    bounded = BoundedList.from_seq(None, items)
-    bounded.dropped = dropped
-    return bounded
 
 
 # --- the library's own telemetry ---------------------------------------------------------
@@ -173,11 +72,40 @@ def instrument(*, tracer_provider: trace.TracerProvider | None = None,
     A cache hit costs a few microseconds more while this is on (a span and metric
     updates): sample spans out with the tracer provider's sampler if that matters.
 
+    A ``tracer_provider`` given is protected (:func:`protect`): every processor it
+    has or is given later exports redacted spans. With the global one, a warning
+    (once per provider) names processors that are not protected; call
+    :func:`protect` to protect it.
+
     Args:
         tracer_provider: default the global one.
         meter_provider: default the global one.
     """
+    if tracer_provider is not None and isinstance(tracer_provider, TracerProvider):
+        try:
+            protect_spans(tracer_provider)
+        except ConfigurationError:  # a custom active processor: say so, but still instrument
+            _warn_unprotected(tracer_provider)
+    else:
+        _warn_unprotected(tracer_provider or trace.get_tracer_provider())
     _telemetry.observer = _OtelObserver(tracer_provider, meter_provider)
+
+
+_warned: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _warn_unprotected(provider: Any) -> None:
+    """Warn once per SDK provider that has a processor exporting unredacted spans."""
+    if not isinstance(provider, TracerProvider) or provider in _warned:
+        return
+    found = unprotected_span_processors(provider)
+    if found:
+        _warned.add(provider)
+        names = ", ".join(type(p).__name__ for p in found)
+        warnings.warn(
+            f"agentcore_auth.otel.instrument(): the tracer provider has span processors that "
+            f"export unredacted spans ({names}); call agentcore_auth.otel.protect() (or wrap "
+            "each in RedactingSpanProcessor)", UserWarning, stacklevel=3)
 
 
 def uninstrument() -> None:

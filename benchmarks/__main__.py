@@ -57,6 +57,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "redaction": (_redaction, False),
     "log_redaction": (_log_redaction, False),
     "stream_chunks": (_module("stream_chunks"), False),
+    "otel_processing": (_module("otel_processing"), False),
     "memory": (_module("memory"), False),
 }
 

@@ -41,6 +41,7 @@ import io
 import json
 import logging
 import traceback
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -437,7 +438,11 @@ def run_strands_agent(world: World, protected: bool) -> dict[str, list[str]]:
     chain = SimpleSpanProcessor(exporter)
     global_switch().target = RedactingSpanProcessor(chain) if protected else chain
     if protected:
-        instrument()  # the library's own spans join the audit (on the global provider)
+        with warnings.catch_warnings():
+            # The switch forwards to a RedactingSpanProcessor, which instrument() cannot
+            # see through: its "unprotected processor" warning is expected here.
+            warnings.filterwarnings("ignore", "agentcore_auth.otel.instrument", UserWarning)
+            instrument()  # the library's own spans join the audit (on the global provider)
     callbacks: list[str] = []
     model = ScriptedModel([Call("forecast", {"city": "Paris"}),
                            Call("forecast_stream", {"city": "Lyon"})], ["done"])
