@@ -276,6 +276,7 @@ async def test_over_stdio(kind: str, library: str, mode: str, files: Any, weathe
         else:
             assert isinstance(await client.raw("my_files"), InputRequiredResult)
         result = await client.call("my_files")
+        version = client.protocol_version
     assert not forecast.is_error and not leaks(dump(forecast), weather.key)
     assert files_text(result)["sub"] == "zoe"
-    assert client.protocol_version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+    assert version == ("2025-11-25" if mode == "legacy" else "2026-07-28")
