@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -22,6 +23,7 @@ from agentcore_auth.integration import (
 
 from ._core import AuthCore, Caller, IdentityMapping, url_elicitation
 from ._rounds import DEFAULT_STATE_TTL, multi_round_trip
+from ._side_channels import scrubbed_session
 
 NO_IDENTITY = ("This request carried no caller identity (a verified bearer token, or the "
                "X-Amz-Bedrock-AgentCore-Identity-WAT header on AgentCore Runtime); a tool "
@@ -38,7 +40,7 @@ class _RefusedError(MCPError):
         self.backing_off = refused.retry_after is not None
 
 
-class _ConsentSignal(MCPError):
+class _ConsentNeededError(MCPError):
     """Carries "consent needed" (2026-07-28) out of the SDK's tool runner; nothing secret."""
 
     def __init__(self) -> None:
@@ -55,10 +57,12 @@ class AgentCoreAuthExtension(AuthCore, Extension):
     tool (sealed by the SDK), checked on the retry, which runs the tool again (the
     service says whether the consent completed) or asks again; on 2025-11-25 and
     older the -32042 error, raised where the decorated tool raises it (the extension
-    itself only sees the finished result). It scrubs the result. A refused credential is refetched and the
-    call made once more by the decorators; if it is still refused, the extension
-    reruns the tool (``retry_rejected`` times), then answers with a tool error
-    saying so (the SDK's own would only say "Error executing tool").
+    itself only sees the finished result). It scrubs the result, and what the tool sends
+    through its ``Context`` (log notifications, progress messages). A refused
+    credential is refetched and the call made once more by the decorators; if it is
+    still refused, the extension reruns the tool (``retry_rejected`` times), then
+    answers with a tool error saying so (the SDK's own would only say "Error
+    executing tool").
 
     Args:
         resolver: where :meth:`complete_consent` finds its ``bedrock-agentcore`` client.
@@ -100,14 +104,16 @@ class AgentCoreAuthExtension(AuthCore, Extension):
             if declined is not None:
                 return CallToolResult(content=[TextContent(type="text", text=declined)],
                                       is_error=True)
-            pending, on_consent = self.rounds.handler(_ConsentSignal, identity)
+            pending, on_consent = self.rounds.handler(_ConsentNeededError, identity)
+        # The handler's logs, progress and elicitations leave through this session.
+        ctx = dataclasses.replace(ctx, session=scrubbed_session(ctx.session, self._redactor))
         for attempt in range(self._retry_rejected + 1):
             try:
                 with identity_scope(identity), consent_handler(on_consent), \
                         rejection_handler(_RefusedError):
                     result = await call_next(ctx)
                 break
-            except _ConsentSignal:
+            except _ConsentNeededError:
                 assert pending is not None  # noqa: S101 - only the 2026-07-28 handler raises it
                 return await self.rounds.input_required(pending, identity, params.name)
             except _RefusedError as exc:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 import mcp_types as mt
 from fastmcp.exceptions import ToolError
-from fastmcp.server.dependencies import get_access_token, get_http_request
+from fastmcp.server.dependencies import fastmcp_request_ctx, get_access_token, get_http_request
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools.base import InputRequiredToolResult, ToolResult
 from mcp.shared.exceptions import UrlElicitationRequiredError
@@ -30,6 +31,7 @@ from agentcore_auth.integration import (
 from ._core import AuthCore, Caller, IdentityMapping, url_elicitation
 from ._extension import NO_IDENTITY
 from ._rounds import DEFAULT_STATE_TTL, multi_round_trip
+from ._side_channels import scrubbed_session
 
 
 class _ConsentPendingError(ToolError):
@@ -40,7 +42,7 @@ class _ConsentPendingError(ToolError):
         self.elicitation = elicitation
 
 
-class _ConsentSignal(ToolError):
+class _ConsentNeededError(ToolError):
     """Carries "consent needed" (2026-07-28) out of FastMCP's tool runner; nothing secret."""
 
     def __init__(self) -> None:
@@ -60,8 +62,9 @@ class AgentCoreAuthMiddleware(AuthCore, Middleware):
     ``requestState`` bound to the caller and the tool, sealed by FastMCP, checked on
     the retry), on 2025-11-25 and older ``UrlElicitationRequiredError`` (-32042). It retries
     once on :class:`~agentcore_auth.CredentialRejectedError`, and scrubs results
-    and error texts. A tool using the caller's credentials, called with no caller
-    identity, gets a clear tool error.
+    and error texts, and what the tool sends through its ``Context`` (``ctx.info()``
+    and the other log notifications, ``report_progress(message=...)``). A tool using
+    the caller's credentials, called with no caller identity, gets a clear tool error.
 
     Args: as :class:`~agentcore_auth_mcp.AgentCoreAuthExtension`.
 
@@ -93,14 +96,20 @@ class AgentCoreAuthMiddleware(AuthCore, Middleware):
                                                identity, context.message.name)
             if declined is not None:
                 raise ToolError(declined)
-            pending, on_consent = self.rounds.handler(_ConsentSignal, identity)
+            pending, on_consent = self.rounds.handler(_ConsentNeededError, identity)
         for attempt in range(self._retry_rejected + 1):
+            bound = fastmcp_request_ctx.get()
+            token = None if bound is None else fastmcp_request_ctx.set(dataclasses.replace(
+                bound, session=scrubbed_session(bound.session, self._redactor)))
             try:
                 with identity_scope(identity), consent_handler(on_consent):
                     return self.scrub(await call_next(context))  # type: ignore[no-any-return]
             except Exception as exc:  # noqa: BLE001 - sorted out below
                 failure = exc
-            if pending is not None and find_exception(failure, _ConsentSignal) is not None:
+            finally:
+                if token is not None:
+                    fastmcp_request_ctx.reset(token)
+            if pending is not None and find_exception(failure, _ConsentNeededError) is not None:
                 return InputRequiredToolResult(await self.rounds.input_required(
                     pending, identity, context.message.name))
             consent = find_exception(failure, _ConsentPendingError)
