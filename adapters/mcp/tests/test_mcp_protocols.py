@@ -257,7 +257,7 @@ def stdio_target(kind: str, files: Any, weather: Any, user: str) -> Target:
         command=sys.executable, args=[str(here / "stdio_server.py"), kind], env=env, cwd=here))
 
 
-@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize("mode", [*MODERN, "legacy"])
 async def test_over_stdio(kind: str, library: str, mode: str, files: Any, weather: Any) -> None:
     """A client launching the server: input-required on 2026-07-28, -32042 on legacy."""
 
