@@ -47,6 +47,12 @@ class NoopMiddleware(Middleware):
         return await call_next(context)
 
 
+def bench_caller(caller: Any) -> dict[str, str]:
+    """The caller's identity, as a deployment's bearer token or ``identity=`` gives one
+    (the in-process client carries none)."""
+    return {"user_id": "bench-user"}
+
+
 PROTOCOLS = {"2026-07-28": "2026-07-28", "2025-11-25": "legacy"}
 """Each protocol revision and the client ``mode`` that speaks it."""
 
@@ -55,10 +61,10 @@ def servers() -> dict[str, Any]:
     """Per library and hook (none, a no-op one, ours), a fresh server."""
     built: dict[str, Any] = {}
     for name, extensions in (("none", []), ("no-op", [NoopExtension()]),
-                             ("ours", [AgentCoreAuthExtension()])):
+                             ("ours", [AgentCoreAuthExtension(identity=bench_caller)])):
         built[f"sdk {name}"] = MCPServer("bench", extensions=extensions)
     for name, middleware in (("none", []), ("no-op", [NoopMiddleware()]),
-                             ("ours", [AgentCoreAuthMiddleware()])):
+                             ("ours", [AgentCoreAuthMiddleware(identity=bench_caller)])):
         built[f"fastmcp {name}"] = FastMCP("bench", middleware=middleware)
     return built
 
