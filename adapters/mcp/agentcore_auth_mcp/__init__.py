@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._core import WAT_HEADERS, Caller, default_identity, elicitation_id, url_elicitation
 from ._extension import AgentCoreAuthExtension
+from ._side_channels import ScrubbedSession
 
 if TYPE_CHECKING:
     from ._middleware import AgentCoreAuthMiddleware
@@ -33,10 +34,10 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = ["WAT_HEADERS", "AgentCoreAuthExtension", "AgentCoreAuthMiddleware", "Caller",
-           "default_identity", "elicitation_id", "url_elicitation"]
+           "ScrubbedSession", "default_identity", "elicitation_id", "url_elicitation"]
 
-for _name in ("AgentCoreAuthExtension", "Caller", "default_identity", "elicitation_id",
-              "url_elicitation"):
+for _name in ("AgentCoreAuthExtension", "Caller", "ScrubbedSession", "default_identity",
+              "elicitation_id", "url_elicitation"):
     globals()[_name].__module__ = __name__
 
 

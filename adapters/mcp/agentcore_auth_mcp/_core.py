@@ -25,6 +25,8 @@ from agentcore_auth import (
 )
 from agentcore_auth.integration import ConsentSessions, find_exception, scrub_result
 
+from ._rounds import DEFAULT_STATE_TTL, ConsentRounds
+
 WAT_HEADERS = ("x-amz-bedrock-agentcore-identity-wat", "workloadaccesstoken")
 """Headers carrying the workload access token on AgentCore Runtime (current, older)."""
 
@@ -85,7 +87,8 @@ class AuthCore:
 
     def __init__(self, resolver: CredentialResolver | None, *, client: Any,
                  sessions: ConsentSessions | None, identity: IdentityMapping | None,
-                 redactor: Redactor | None, max_sessions: int, retry_rejected: int) -> None:
+                 redactor: Redactor | None, max_sessions: int, retry_rejected: int,
+                 request_state_ttl: float = DEFAULT_STATE_TTL) -> None:
         if isinstance(retry_rejected, bool) or not isinstance(retry_rejected, int) or (
                 retry_rejected < 0):
             raise ConfigurationError("retry_rejected= must be an int >= 0")
@@ -97,6 +100,7 @@ class AuthCore:
         self._identity = identity or default_identity
         self._redactor = redactor
         self._retry_rejected = retry_rejected
+        self.rounds = ConsentRounds(self.sessions, request_state_ttl)
 
     def identity_of(self, caller: Caller) -> dict[str, Any]:
         """The ``identity_context`` arguments for this caller (empty: nobody)."""

@@ -4,8 +4,10 @@ Run: ``python adapters/mcp/benchmarks/overhead.py [--calls N]``.
 
 One call = an in-process MCP client calling a tool whose API key comes from the
 emulator (cached after the first call) and is echoed in the result (which the adapter
-scrubs). Interleaved, per library: no hook, a no-op hook (the library's own cost of
-having one), and ours. Medians and ratios (> 1: ours is faster); nothing is asserted.
+scrubs). Interleaved, per library and per protocol (2026-07-28: the client pinned to
+it, the adapter checking for a consent ``requestState``; 2025-11-25: ``mode="legacy"``):
+no hook, a no-op hook (the library's own cost of having one), and ours. Medians, the
+added cost and ratios (< 1: ours is slower); nothing is asserted.
 """
 
 from __future__ import annotations
@@ -45,21 +47,45 @@ class NoopMiddleware(Middleware):
         return await call_next(context)
 
 
+def bench_caller(caller: Any) -> dict[str, str]:
+    """The caller's identity, as a deployment's bearer token or ``identity=`` gives one
+    (the in-process client carries none)."""
+    return {"user_id": "bench-user"}
+
+
+PROTOCOLS = {"2026-07-28": "2026-07-28", "2025-11-25": "legacy"}
+"""Each protocol revision and the client ``mode`` that speaks it."""
+
+
+def servers() -> dict[str, Any]:
+    """Per library and hook (none, a no-op one, ours), a fresh server."""
+    built: dict[str, Any] = {}
+    for name, extensions in (("none", []), ("no-op", [NoopExtension()]),
+                             ("ours", [AgentCoreAuthExtension(identity=bench_caller)])):
+        built[f"sdk {name}"] = MCPServer("bench", extensions=extensions)
+    for name, middleware in (("none", []), ("no-op", [NoopMiddleware()]),
+                             ("ours", [AgentCoreAuthMiddleware(identity=bench_caller)])):
+        built[f"fastmcp {name}"] = FastMCP("bench", middleware=middleware)
+    return built
+
+
 async def measure(calls: int, forecast: Any) -> dict[str, list[float]]:
-    servers: dict[str, Any] = {}
-    for name, extensions in (("sdk none", []), ("sdk no-op", [NoopExtension()]),
-                             ("sdk ours", [AgentCoreAuthExtension()])):
-        servers[name] = MCPServer("bench", extensions=extensions)
-    for name, middleware in (("fastmcp none", []), ("fastmcp no-op", [NoopMiddleware()]),
-                             ("fastmcp ours", [AgentCoreAuthMiddleware()])):
-        servers[name] = FastMCP("bench", middleware=middleware)
-    for server in servers.values():
-        server.tool()(forecast)
-    times: dict[str, list[float]] = {name: [] for name in servers}
-    clients = {name: (FastMCPClient(s) if name.startswith("fastmcp") else Client(s))
-               for name, s in servers.items()}
+    """Per library, protocol and hook, the time of each call, interleaved round-robin."""
+    clients: dict[str, Any] = {}
+    for protocol, mode in PROTOCOLS.items():
+        for name, server in servers().items():
+            server.tool()(forecast)
+            library, hook = name.split()
+            client = FastMCPClient(server, mode=mode) if library == "fastmcp" else Client(
+                server, mode=mode)
+            clients[f"{library} {protocol} {hook}"] = client
+    times: dict[str, list[float]] = {name: [] for name in clients}
     async with contextlib.AsyncExitStack() as stack:
         opened = {name: await stack.enter_async_context(c) for name, c in clients.items()}
+        for name, client in opened.items():
+            expected = name.split()[1]
+            if client.protocol_version != expected:
+                raise RuntimeError(f"{name}: negotiated {client.protocol_version}")
         for n in range(calls + 1):
             for name, client in opened.items():
                 start = time.perf_counter()
@@ -90,11 +116,14 @@ def main() -> None:
         times = asyncio.run(measure(calls, forecast))
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, median in medians.items():
-        print(f"{name:>14}: median {median * 1e6:.0f} µs per call ({calls} calls)")
+        print(f"{name:>25}: median {median * 1e6:.0f} µs per call ({calls} calls)")
     for lib in ("sdk", "fastmcp"):
-        ours = medians[f"{lib} ours"]
-        print(f"{lib} ours vs no hook: {medians[f'{lib} none'] / ours:.2f}x; "
-              f"vs a no-op hook: {medians[f'{lib} no-op'] / ours:.2f}x")
+        for protocol in PROTOCOLS:
+            ours = medians[f"{lib} {protocol} ours"]
+            none = medians[f"{lib} {protocol} none"]
+            print(f"{lib} on {protocol}: ours {ours * 1e6:.0f} µs, {(ours - none) * 1e6:+.0f} µs "
+                  f"per call; no hook / ours {none / ours:.2f}x, no-op hook / ours "
+                  f"{medians[f'{lib} {protocol} no-op'] / ours:.2f}x")
 
 
 if __name__ == "__main__":
