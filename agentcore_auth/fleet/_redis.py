@@ -2,9 +2,10 @@
 
 Store layout, every name a keyed hash (see :mod:`._crypto`):
 
-- ``<prefix>v:<name>``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
+- ``<prefix>v:{<name>}``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
   (``PX``) when every process must stop serving it;
-- ``<prefix>l:<name>``: the fleet-wide fetch lock, a random token with a lease;
+- ``<prefix>l:{<name>}``: the fleet-wide fetch lock, a random token with a lease
+  (``{<name>}`` is a Redis Cluster hash tag: a credential's keys share a slot);
 - ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
 - channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` notices.
 
@@ -30,6 +31,7 @@ from ._base import kms_client as kms_client_factory
 from ._base import safe_url
 from ._flight import CAD_LOCK_SCRIPT, CAD_VALUE_SCRIPT, RENEW_LOCK_SCRIPT, Flights
 from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
+from ._names import store_key
 from ._notices import CAD_PUBLISH_SCRIPT
 from ._stats import Counters, FleetStats
 
@@ -146,7 +148,7 @@ class RedisSharedCache(Flights):
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         self._lost = redis.exceptions.ConnectionError
         self._prefix = prefix
-        self._channel = prefix + "events"
+        self._channel = store_key(prefix, "events")
         self._lease_ms = max(1, int(lock_lease * 1000))
         self._wait_timeout = 30.0 if wait_timeout is None else wait_timeout
         self._retry_interval = retry_interval
@@ -155,7 +157,9 @@ class RedisSharedCache(Flights):
             self._keys = LocalKeys(data_key)
         else:
             assert kms_key_id is not None
-            self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: kms_client_factory(kms_client))
+            self._keys = KmsKeys(
+                kms_key_id, store_key(prefix, "dek"), lambda: kms_client_factory(kms_client)
+            )
         self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
         self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
         self._cad_lock = client.register_script(CAD_LOCK_SCRIPT)
