@@ -154,9 +154,17 @@ class LocalRedisCluster:
             first.execute_command("CLUSTER", "MEET", "127.0.0.1", port, self.bus_ports[index])
 
     def _ok(self, port: int) -> bool:
-        info = self._node(port).execute_command("CLUSTER", "INFO")
+        """Serving every slot, and every peer linked and not suspected of failure."""
+        node = self._node(port)
+        info = node.execute_command("CLUSTER", "INFO")
         text = info.decode() if isinstance(info, bytes) else str(info)
-        return "cluster_state:ok" in text and f"cluster_known_nodes:{len(self.ports)}" in text
+        if "cluster_state:ok" not in text or f"cluster_known_nodes:{len(self.ports)}" not in text:
+            return False
+        nodes = node.execute_command("CLUSTER", "NODES")
+        lines = (nodes.decode() if isinstance(nodes, bytes) else str(nodes)).splitlines()
+        return all(
+            "fail" not in line.split()[2] and line.split()[7] == "connected" for line in lines
+        )
 
     def _node(self, port: int) -> Any:
         import redis
