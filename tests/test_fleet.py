@@ -55,9 +55,9 @@ def no_leaks(
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis() as local:
-        yield local
+def server(fleet_store: Any) -> Any:
+    """The store of this run: LocalRedis, LocalValkey or LocalRedisCluster (conftest)."""
+    return fleet_store
 
 
 @pytest.fixture
@@ -84,6 +84,7 @@ def make(
     ) -> tuple[CredentialResolver, RedisSharedCache]:
         kw.setdefault("data_key", KEY)
         kw.setdefault("prefix", prefix)
+        kw.setdefault("cluster", server.cluster if url is None else False)
         shared = RedisSharedCache(url or server.url, **kw)
         source = AgentCoreIdentitySource(
             endpoint_url=env.endpoint_url, region=env.region, workload_name=workload
@@ -108,7 +109,7 @@ def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def store_dump(server: LocalRedis) -> bytes:
     """Every key and value in the store, as one blob."""
-    client = redis.Redis.from_url(server.url)
+    client = server.client()
     try:
         out = b""
         for key in client.scan_iter(count=1000):
@@ -308,7 +309,7 @@ def test_the_store_holds_no_value_token_user_or_cache_key_in_clear(
     oauth = env.create_oauth2_provider()[0]
     (a, _), (b, _) = make(), make()
     notices: list[bytes] = []
-    listener = redis.Redis.from_url(server.url).pubsub(ignore_subscribe_messages=True)
+    listener = server.client().pubsub(ignore_subscribe_messages=True)
     listener.psubscribe("*")
     user_token = env.issue_user_token("CANARY-user-ivan")
     with identity_context(user_token=user_token):
@@ -361,7 +362,7 @@ def test_a_record_moved_to_another_name_does_not_open(
     (a, shared_a), (b, shared_b) = make(), make()
     a.get_api_key(first)
     a.get_api_key(second)
-    client = redis.Redis.from_url(server.url)
+    client = server.client()
     keys = sorted(client.scan_iter(match=shared_a._prefix.encode() + b"v:*"))
     assert len(keys) == 2
     blobs = [client.get(k) for k in keys]
@@ -403,7 +404,7 @@ def test_kms_data_key_is_shared_wrapped_and_opens_the_values(
     before = env.call_count("GetResourceApiKey")
     assert a.get_api_key(name) == b.get_api_key(name)
     assert env.call_count("GetResourceApiKey") - before == 1
-    client = redis.Redis.from_url(server.url)
+    client = server.client()
     wrapped = client.get(shared_a._prefix + "dek")
     client.close()
     plain = kms.decrypt(
@@ -432,14 +433,14 @@ def test_kms_refusal_means_local_only_with_one_warning_naming_the_permission(
 
 
 def test_store_killed_and_back_local_only_one_warning_nothing_lost(
-    env: LocalAgentCore, make: Any, caplog: pytest.LogCaptureFixture
+    env: LocalAgentCore, make: Any, caplog: pytest.LogCaptureFixture, fleet_store_kind: Any
 ) -> None:
     name, arn = env.create_api_key_provider("outage-fleet-0123456789")
     other, _ = env.create_api_key_provider("outage-other-0123456789")
-    with LocalRedis() as own:
+    with fleet_store_kind() as own:
         (a, shared_a), (b, shared_b) = (
-            make(own.url, retry_interval=0.2),
-            make(own.url, retry_interval=0.2),
+            make(own.url, retry_interval=0.2, cluster=own.cluster),
+            make(own.url, retry_interval=0.2, cluster=own.cluster),
         )
         old = a.get_api_key(name)
         b.get_api_key(name)
@@ -458,7 +459,7 @@ def test_store_killed_and_back_local_only_one_warning_nothing_lost(
             assert not shared_a.available
             own.start()
             eventually(lambda: shared_a.available and shared_b.available)
-            eventually(lambda: shared_a.stats.replayed == 1)
+            eventually(lambda: shared_a.stats.replayed >= 1)  # again if a node was not back yet
             eventually(lambda: shared_a.stats.invalidations_sent == 1)  # the late drop landed
         # b missed notices while cut off: once resubscribed it re-reads what it held.
         eventually(lambda: shared_b.stats.resyncs == 1 and shared_b.stats.local_drops >= 1)
@@ -546,7 +547,7 @@ def test_a_live_holder_keeps_its_lease_through_a_slow_fetch(
     before = env.call_count("GetResourceApiKey")
     holder = threading.Thread(target=a.get_api_key, args=(name,))
     holder.start()
-    client = redis.Redis.from_url(server.url)
+    client = server.client()
     eventually(lambda: bool(list(client.scan_iter(match=shared_a._prefix + "l:*"))))
     client.close()  # the holder has the lock and is in its fetch
     assert b.get_api_key(name).reveal() == "renew-fleet-0123456789"

@@ -12,9 +12,9 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-import redis
 
 from agentcore_auth._redact import secret_patterns
 from agentcore_auth.testing import LocalAgentCore, LocalRedis
@@ -32,9 +32,9 @@ def env(local_agentcore: LocalAgentCore) -> LocalAgentCore:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis() as local:
-        yield local
+def server(fleet_store: Any) -> Any:
+    """The store of this run: LocalRedis, LocalValkey or LocalRedisCluster (conftest)."""
+    return fleet_store
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def workload(env: LocalAgentCore) -> str:
 def fleet(env: LocalAgentCore, server: LocalRedis, workload: str) -> Iterator[Fleet]:
     """Six processes sharing one store and one key (started once: ~1 s of imports each)."""
     with Fleet(6, env.env_vars()) as processes:
-        processes.all("setup", workload=workload, redis_url=server.url,
+        processes.all("setup", workload=workload, redis_url=server.url, cluster=server.cluster,
                       data_key=os.urandom(32).hex())
         yield processes
 
@@ -127,8 +127,8 @@ def test_six_processes_bootstrap_one_kms_data_key_at_once(
     prefix = f"kms{os.urandom(3).hex()}:"
     name, _ = env.create_api_key_provider("procs-kms-0123456789")
     try:
-        fleet.all("setup", workload=workload, redis_url=server.url, kms_key_id=key_id,
-                  prefix=prefix)
+        fleet.all("setup", workload=workload, redis_url=server.url, cluster=server.cluster,
+                  kms_key_id=key_id, prefix=prefix)
         before = env.call_count("GetResourceApiKey")
         answers = fleet.all("get", provider=name)
         stats = fleet.all("stats")
@@ -137,11 +137,11 @@ def test_six_processes_bootstrap_one_kms_data_key_at_once(
             {k: v for k, v in s["shared"].items() if v} for s in stats]
         assert all(s["shared"]["undecryptable"] == 0 for s in stats)
         assert sum(s["shared"]["shared_hits"] for s in stats) == 5
-        client = redis.Redis.from_url(server.url)
+        client = server.client()
         assert client.exists(prefix + "dek") == 1
         client.close()
     finally:  # the module's other tests expect the data-key set-up
-        fleet.all("setup", workload=workload, redis_url=server.url,
+        fleet.all("setup", workload=workload, redis_url=server.url, cluster=server.cluster,
                   data_key=os.urandom(32).hex())
 
 
@@ -151,13 +151,14 @@ def test_a_process_killed_holding_the_lease_does_not_block_the_fleet(
     name, _ = env.create_api_key_provider("procs-lease-0123456789")
     key = os.urandom(32).hex()
     with Fleet(4, env.env_vars()) as procs:
-        procs.all("setup", [0], workload=workload, redis_url=server.url, data_key=key,
-                  lock_lease=1.0, slow=60)
+        procs.all("setup", [0], workload=workload, redis_url=server.url,
+                  cluster=server.cluster, data_key=key, lock_lease=1.0, slow=60)
         # The lease is the holder's: the others take over with the default 10 s, so a
         # starved machine cannot make their own fetch lapse into a second one.
-        procs.all("setup", [1, 2, 3], workload=workload, redis_url=server.url, data_key=key)
+        procs.all("setup", [1, 2, 3], workload=workload, redis_url=server.url,
+                  cluster=server.cluster, data_key=key)
         procs.send(0, "get", provider=name)  # takes the lock, then sleeps in its fetch
-        client = redis.Redis.from_url(server.url)
+        client = server.client()
         deadline = time.monotonic() + 10
         while not list(client.scan_iter(match="agentcore-auth:l:*")):
             assert time.monotonic() < deadline, "worker 0 never took the lock"

@@ -25,12 +25,14 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 from ._consent import RedisConsentSessionStore
 from ._crypto import FleetKeys
+from ._elasticache import ElastiCacheIAMAuth
 from ._keys import ENCRYPTION_CONTEXT
 from ._redis import RedisSharedCache
 from ._stats import FleetStats
 
 __all__ = [
     "ENCRYPTION_CONTEXT",
+    "ElastiCacheIAMAuth",
     "FleetKeys",
     "FleetStats",
     "RedisConsentSessionStore",

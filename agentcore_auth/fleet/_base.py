@@ -16,6 +16,7 @@ from .._identity import Identity, runtime_workload_token
 from .._secret import Secret
 from ._crypto import FleetKeys
 from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
+from ._names import store_key
 from ._stats import Counters
 
 if TYPE_CHECKING:
@@ -122,10 +123,10 @@ class StoreBase:
         raise NotImplementedError
 
     def _value_key(self, name: str) -> str:
-        return f"{self._prefix}v:{name}"
+        return store_key(self._prefix, "v", name)
 
     def _lock_key(self, name: str) -> str:
-        return f"{self._prefix}l:{name}"
+        return store_key(self._prefix, "l", name)
 
 
 def fleet_name(keys: FleetKeys, request: CredentialRequest, identity: Identity | None) -> str:

@@ -22,6 +22,7 @@ from typing import Any
 from .._exceptions import ConfigurationError
 from ._base import DownError
 from ._crypto import FleetKeys, UndecryptableError
+from ._names import store_key
 from ._redis import RedisSharedCache
 
 __all__ = ["RedisConsentSessionStore"]
@@ -127,7 +128,7 @@ class RedisConsentSessionStore:
     # --- internals ---------------------------------------------------------------------------
 
     def _key(self, name: str) -> str:
-        return f"{self._shared._prefix}c:{name}"
+        return store_key(self._shared._prefix, "c", name)
 
     def _type(self) -> Any:
         if self._session_type is None:  # the integration kit's record, on first use

@@ -121,6 +121,7 @@ class Notices(StoreBase):
                     message = pubsub.get_message(timeout=0.25)
                     if message is not None and message.get("type") == "message":
                         self._dispatch(message["data"])
+                    self._probe()
             except self._errors as exc:
                 if not self._stop.is_set():
                     self._failed(exc)
@@ -135,6 +136,16 @@ class Notices(StoreBase):
                     except self._errors:
                         pass
             self._stop.wait(min(self._retry_interval, 1.0))
+
+    def _probe(self) -> None:
+        """Still marked down though subscribed (e.g. part of a cluster came back first):
+        once ``retry_interval`` has passed, one PING; success sends what was kept."""
+        if self._down_since is None or time.monotonic() < self._down_until:
+            return
+        try:
+            self._op(self._redis.ping)
+        except DownError:
+            pass
 
     def _resync(self) -> None:
         with self._lock:

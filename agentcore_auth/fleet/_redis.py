@@ -2,9 +2,10 @@
 
 Store layout, every name a keyed hash (see :mod:`._crypto`):
 
-- ``<prefix>v:<name>``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
+- ``<prefix>v:{<name>}``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
   (``PX``) when every process must stop serving it;
-- ``<prefix>l:<name>``: the fleet-wide fetch lock, a random token with a lease;
+- ``<prefix>l:{<name>}``: the fleet-wide fetch lock, a random token with a lease
+  (``{<name>}`` is a Redis Cluster hash tag: a credential's keys share a slot);
 - ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
 - channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` notices.
 
@@ -28,8 +29,10 @@ from .._exceptions import ConfigurationError
 from ._attach import Attachment
 from ._base import kms_client as kms_client_factory
 from ._base import safe_url
+from ._connect import connect, store_errors
 from ._flight import CAD_LOCK_SCRIPT, CAD_VALUE_SCRIPT, RENEW_LOCK_SCRIPT, Flights
 from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
+from ._names import store_key
 from ._notices import CAD_PUBLISH_SCRIPT
 from ._stats import Counters, FleetStats
 
@@ -73,9 +76,16 @@ class RedisSharedCache(Flights):
         connect_timeout: connection timeout, in seconds.
         retry_interval: after a store error, seconds of local-only operation before
             the store is tried again.
-        client: a ready ``redis.Redis`` client instead of ``url`` options (its
-            timeouts are then yours to bound), e.g. with a ``credential_provider``
-            for ElastiCache IAM authentication.
+        client: a ready ``redis.Redis`` (or ``redis.RedisCluster``) client instead of
+            ``url`` options (its timeouts are then yours to bound).
+        cluster: True for a Redis Cluster (ElastiCache / MemoryDB cluster mode
+            enabled; ``url`` is the configuration endpoint or any node): a
+            ``redis.RedisCluster``, made on first use. Each credential's keys share
+            a slot (its name is their hash tag); notices use cluster-wide pub/sub.
+        credential_provider: a ``redis.CredentialProvider`` asked for the user name
+            and password at each new connection, e.g.
+            :class:`~agentcore_auth.fleet.ElastiCacheIAMAuth` for ElastiCache IAM
+            authentication (then no password in ``url``).
 
     Make it after forking (a pre-fork server's ``post_fork`` hook): its listener
     thread does not survive a fork.
@@ -95,6 +105,8 @@ class RedisSharedCache(Flights):
         connect_timeout: float = 0.5,
         retry_interval: float = 5.0,
         client: Any = None,
+        cluster: bool = False,
+        credential_provider: Any = None,
     ) -> None:
         try:
             import redis
@@ -127,26 +139,31 @@ class RedisSharedCache(Flights):
                 raise ConfigurationError(f"{what} must be a number of seconds > 0, not {value!r}")
         if not isinstance(prefix, str):
             raise ConfigurationError("prefix must be a string, e.g. 'agentcore-auth:'")
+        if cluster and ("{" in prefix or "}" in prefix):
+            raise ConfigurationError(
+                f"prefix {prefix!r} holds a brace: on a Redis Cluster each credential's name is "
+                "its keys' hash tag ({...}), so the prefix must have none"
+            )
         self._where = safe_url(url)
         if client is None:
-            try:
-                client = redis.Redis.from_url(
-                    url,
-                    socket_timeout=op_timeout,
-                    socket_connect_timeout=connect_timeout,
-                    retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
-                    health_check_interval=30,
-                )
-            except ValueError as exc:
-                raise ConfigurationError(
-                    f"url {self._where!r} is not a Redis URL: use redis://host:6379/0, "
-                    f"rediss://host:6379/0 or unix:///path/to/socket ({exc})"
-                ) from None
+            client = connect(
+                url,
+                where=self._where,
+                cluster=cluster,
+                op_timeout=op_timeout,
+                connect_timeout=connect_timeout,
+                credential_provider=credential_provider,
+            )
+        elif credential_provider is not None or cluster:
+            raise ConfigurationError(
+                "client= is a ready redis-py client: give cluster= and credential_provider= "
+                "to it, or give them here without client="
+            )
         self._redis = client
-        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
+        self._errors: tuple[type[BaseException], ...] = store_errors()
         self._lost = redis.exceptions.ConnectionError
         self._prefix = prefix
-        self._channel = prefix + "events"
+        self._channel = store_key(prefix, "events")
         self._lease_ms = max(1, int(lock_lease * 1000))
         self._wait_timeout = 30.0 if wait_timeout is None else wait_timeout
         self._retry_interval = retry_interval
@@ -155,7 +172,9 @@ class RedisSharedCache(Flights):
             self._keys = LocalKeys(data_key)
         else:
             assert kms_key_id is not None
-            self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: kms_client_factory(kms_client))
+            self._keys = KmsKeys(
+                kms_key_id, store_key(prefix, "dek"), lambda: kms_client_factory(kms_client)
+            )
         self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
         self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
         self._cad_lock = client.register_script(CAD_LOCK_SCRIPT)

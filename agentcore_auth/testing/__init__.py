@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._env import DEFAULT_RETURN_URL, DEFAULT_WORKLOAD, GRANT_SERVICE, LocalAgentCore
     from ._helpers import ManualClock, fake_aws_environ
-    from ._redis import LocalRedis
+    from ._redis import LocalRedis, LocalValkey
+    from ._redis_cluster import LocalRedisCluster
     from ._secrets import SERVICE_PRINCIPAL
 
 __all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "SERVICE_PRINCIPAL",
-           "LocalAgentCore", "LocalRedis", "ManualClock", "fake_aws_environ"]
+           "LocalAgentCore", "LocalRedis", "LocalRedisCluster", "LocalValkey", "ManualClock",
+           "fake_aws_environ"]
 
 _LAZY = {
     "DEFAULT_RETURN_URL": "._env",
@@ -27,6 +29,8 @@ _LAZY = {
     "LocalAgentCore": "._env",
     "ManualClock": "._helpers",
     "LocalRedis": "._redis",
+    "LocalValkey": "._redis",
+    "LocalRedisCluster": "._redis_cluster",
     "fake_aws_environ": "._helpers",
     "GRANT_SERVICE": "._env",
     "SERVICE_PRINCIPAL": "._secrets",

