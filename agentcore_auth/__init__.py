@@ -30,9 +30,19 @@ from ._identity import Identity, current_identity, identity_context
 from ._logging import install_log_redaction, uninstall_log_redaction
 from ._redact import Redactor, default_redactor, redact, redact_obj
 from ._resolver import CredentialResolver, default_resolver, set_default_resolver
-from ._secret import Secret
+from ._rotation import RotationWatcher, WatcherStats
+from ._secret import MaskedStr, Secret
+from ._stream import StreamScrubber
 from ._tool import requires_access_token, requires_api_key
-from .sources import AgentCoreIdentitySource, CredentialSource, EnvSource, SecretsManagerSource
+from ._tool_identity import WAT_HEADER, requires_iam_access_token, requires_wat
+from .sources import (
+    AgentCoreIdentitySource,
+    CredentialBrokerSource,
+    CredentialSource,
+    EnvSource,
+    SecretsManagerSource,
+    StsWebIdentitySource,
+)
 
 if TYPE_CHECKING:
     from .httpx import AgentCoreAuth
@@ -48,6 +58,7 @@ __all__ = [
     "CacheStats",
     "ConfigurationError",
     "Credential",
+    "CredentialBrokerSource",
     "CredentialError",
     "CredentialNotFoundError",
     "CredentialRejectedError",
@@ -58,12 +69,18 @@ __all__ = [
     "DEFAULT_HANDLE_TTL",
     "Identity",
     "IdentityHandle",
+    "MaskedStr",
     "RedactedError",
     "Redactor",
+    "RotationWatcher",
     "Secret",
     "SecretRef",
     "SecretsManagerSource",
     "SourceUnavailableError",
+    "StreamScrubber",
+    "StsWebIdentitySource",
+    "WAT_HEADER",
+    "WatcherStats",
     "current_identity",
     "default_redactor",
     "default_resolver",
@@ -75,6 +92,8 @@ __all__ = [
     "requires_access_token",
     "requires_api_key",
     "resolve_handle",
+    "requires_iam_access_token",
+    "requires_wat",
     "set_default_resolver",
     "uninstall_log_redaction",
 ]

@@ -24,6 +24,11 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 # Secrets Manager names: 1..512 of letters, digits and /_+=.@- ; ARNs add a -XXXXXX suffix.
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")
 _PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9\-_]{1,128}$")
+#: An AWS IAM CredentialBroker provider ARN (botocore's CredentialProviderArn pattern).
+BROKER_PROVIDER_ARN = re.compile(
+    r"^arn:(aws|aws-us-gov|aws-cn|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):credentialbroker:"
+    r"[a-z0-9-]{1,64}:[0-9]{12}:credentialproviderpool/[a-z0-9]{1,64}/credentialprovider/"
+    r"[a-z0-9]{1,64}$")
 _EXAMPLE_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:my-api-key-AbCdEf"
 
 
@@ -97,14 +102,19 @@ def parse_arn(arn: str, *, what: str = "ARN") -> Arn:
 
 
 def validate_provider_name(name: object) -> str:
-    """Check a credential provider name against AgentCore's pattern; return it."""
-    if not isinstance(name, str) or not _PROVIDER_NAME.fullmatch(name):
+    """Check a credential provider name against AgentCore's pattern; return it.
+
+    A CredentialBroker provider ARN is accepted too (``CredentialBrokerSource``).
+    """
+    if not isinstance(name, str) or not (_PROVIDER_NAME.fullmatch(name)
+                                         or BROKER_PROVIDER_ARN.fullmatch(name)):
         shown = (
             repr(name) if isinstance(name, str) and len(name) <= 160 else f"<{type(name).__name__}>"
         )
         raise ConfigurationError(
             f"provider name {shown} is invalid: use 1 to 128 characters of letters, digits, "
-            "'-' and '_' (the AgentCore Identity credential provider name)"
+            "'-' and '_' (the AgentCore Identity credential provider name), or a "
+            "CredentialBroker provider ARN"
         )
     return name
 

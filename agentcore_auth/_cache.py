@@ -212,9 +212,17 @@ class CredentialCache:
         """Store a fetched credential and hand it to every waiter."""
         now = self._timer()
         lifetime = self.ttl
+        fresh_until = now + lifetime
+        stale_until = fresh_until + self.stale_if_error
         if credential.expires_at is not None:
-            lifetime = min(lifetime, credential.expires_at - self._wall_clock() - self.expiry_skew)
-        entry = CacheEntry(credential.secret, now + lifetime, now + lifetime + self.stale_if_error)
+            left = credential.expires_at - self._wall_clock()
+            fresh_until = now + (left - self.expiry_skew if credential.until_expiry
+                                 else min(lifetime, left - self.expiry_skew))
+            stale_until = fresh_until + self.stale_if_error
+            if credential.until_expiry:  # a signed token is never served stale past its expiry
+                stale_until = max(fresh_until, min(stale_until, now + left - 1.0))
+            lifetime = fresh_until - now
+        entry = CacheEntry(credential.secret, fresh_until, stale_until)
         with self._lock:
             self._counts["upstream_calls"] += 1
             if self._inflight.get(flight.key) is flight:

@@ -18,21 +18,15 @@ import json
 import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
-from ._cli_env import USER_TOKEN_ENV, _session, _user_token
+from ._cli_env import DEFAULT_LISTEN_URL, USER_TOKEN_ENV, _control, _say, _session
+from ._cli_resolve import _resolve
 
 __all__ = ["main"]
 
 PROG = "agentcore-auth"
-
-
-def _say(text: str = "", *, err: bool = False) -> None:
-    from ._redact import redact
-
-    print(redact(text), file=sys.stderr if err else sys.stdout, flush=True)
 
 
 def _aws(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +37,27 @@ def _aws(parser: argparse.ArgumentParser) -> None:
                        "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE[_CONTROL] or AWS's)")
     group.add_argument("--profile", help="AWS profile to use (default: AWS_PROFILE, else "
                        "the default credential chain)")
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _tag_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tag", action="append", metavar="KEY=VALUE",
+                        help="a tag on the provider (repeat for more)")
+
+
+def _version() -> str:
+    """The installed distribution's version (the package's own when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("agentcore-auth")
+    except PackageNotFoundError:
+        from . import __version__
+
+        return __version__
 
 
 def _seconds(text: str) -> float:
@@ -63,9 +78,23 @@ _MARKS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "skip"}
 
 def _doctor(args: argparse.Namespace) -> int:
     from ._doctor import diagnose
+    from ._doctor_web_identity import diagnose_web_identity
+    from ._exceptions import ConfigurationError
 
-    report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
-                      session=_session(args), workload_name=args.workload)
+    if args.web_identity:
+        report = diagnose_web_identity(region=args.region, session=_session(args))
+        args.provider = args.provider or "(web identity)"
+    elif not args.provider:
+        raise ConfigurationError("doctor needs a credential provider name, or --web-identity "
+                                 "for IAM outbound web identity federation")
+    elif args.broker:
+        from ._doctor import diagnose_broker
+
+        report = diagnose_broker(args.provider, pool=args.pool, region=args.region,
+                                 endpoint_url=args.endpoint_url, session=_session(args))
+    else:
+        report = diagnose(args.provider, region=args.region, endpoint_url=args.endpoint_url,
+                          session=_session(args), workload_name=args.workload)
     if args.json:
         _say(json.dumps(report.to_dict(), indent=2, default=str))
         return 0 if report.ok else 1
@@ -84,85 +113,7 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-# --- resolve ------------------------------------------------------------------------------
-
-def _resolve(args: argparse.Namespace) -> int:
-    from ._exceptions import AuthorizationRequiredError, ConfigurationError
-    from ._resolver import CredentialResolver
-    from .sources import AgentCoreIdentitySource
-
-    if not args.workload and not os.environ.get("AGENTCORE_AUTH_WORKLOAD_NAME"):
-        raise ConfigurationError(
-            "resolve needs a workload identity to get a workload access token: pass --workload "
-            "NAME (or set AGENTCORE_AUTH_WORKLOAD_NAME); create one with aws "
-            "bedrock-agentcore-control create-workload-identity --name NAME")
-    source = AgentCoreIdentitySource(region=args.region, endpoint_url=args.endpoint_url,
-                                     session=_session(args), workload_name=args.workload)
-    oauth2 = (args.scopes is not None or args.auth_flow is not None
-              or args.session_uri is not None or args.wait)
-    if not oauth2 and args.user_token:
-        raise ConfigurationError("--user-token is for OAuth2 resolves: add --scopes and "
-                                 "--auth-flow (USER_FEDERATION or ON_BEHALF_OF_TOKEN_EXCHANGE)")
-    user_token = _user_token(args) if oauth2 else None
-    waited = False
-
-    def show_and_wait(url: str) -> None:
-        # Shown unredacted, on stderr, because the user asked to consent now (--wait).
-        nonlocal waited
-        waited = True
-        print(f"consent needed: open {url}\nwaiting up to {args.consent_timeout:g} s for "
-              "the user to consent...", file=sys.stderr, flush=True)
-
-    with CredentialResolver(source, consent_timeout=args.consent_timeout) as resolver:
-        began = time.perf_counter()
-        try:
-            if oauth2:
-                secret = resolver.get_oauth2_token(
-                    args.provider, scopes=args.scopes or [], auth_flow=args.auth_flow or "M2M",
-                    user_id=args.user_id, user_token=user_token,
-                    session_uri=args.session_uri,
-                    on_auth_url=show_and_wait if args.wait else None)
-            else:
-                secret = resolver.get_api_key(args.provider, user_id=args.user_id)
-        except AuthorizationRequiredError as exc:
-            # The URL carries a session reference (it is registered for redaction): shown,
-            # unredacted and on stderr, only when asked for.
-            if args.show_auth_url and not waited:
-                print(f"consent needed: open {exc.authorization_url}", file=sys.stderr)
-                if exc.session_uri:
-                    print(f"after consenting, rerun with --session-uri {exc.session_uri}",
-                          file=sys.stderr)
-            elif not waited:
-                _say("consent needed: rerun with --wait to print the authorization URL and "
-                     "wait for consent, or --show-auth-url to print it and exit (sensitive: "
-                     "for that user's eyes only)", err=True)
-            raise
-        elapsed = time.perf_counter() - began
-    value = secret.reveal()
-    kind = f"OAuth2 token ({args.auth_flow or 'M2M'})" if oauth2 else "API key"
-    result = {"provider": args.provider, "kind": kind, "fingerprint": secret.fingerprint,
-              "length": len(value), "latency_ms": round(elapsed * 1000, 1),
-              "workload": source.workload_name, "region": source.region}
-    if args.json:
-        _say(json.dumps(result, indent=2))
-    else:
-        _say(f"{kind} of provider {args.provider!r} resolved through AgentCore Identity "
-             f"({source.region}, workload {source.workload_name!r})")
-        _say(f"  fingerprint {secret.fingerprint}, {len(value)} characters (value not shown)")
-        what = ("including the wait for consent" if waited
-                else "one uncached call, workload token included")
-        _say(f"  latency     {elapsed * 1000:.1f} ms ({what})")
-    return 0
-
-
 # --- providers ----------------------------------------------------------------------------
-
-def _control(args: argparse.Namespace) -> Any:
-    from ._providers import control_client
-
-    return control_client(region=args.region, endpoint_url=args.endpoint_url,
-                          session=_session(args))
-
 
 def _tags(pairs: list[str] | None) -> dict[str, str]:
     from ._exceptions import ConfigurationError
@@ -201,6 +152,14 @@ def _providers(args: argparse.Namespace) -> int:
         return 0
     if args.action == "show":
         _show(api.describe_provider(args.name, client=_control(args)), args.json)
+        return 0
+    if args.action == "delete":
+        info = api.delete_provider(args.name, client=_control(args))
+        if args.json:
+            _say(json.dumps({"deleted": info.to_dict()}, indent=2))
+        else:
+            _say(f"deleted {info.kind.replace('_', ' ')} credential provider {info.name!r}"
+                 + (" (your referenced secret is unchanged)" if info.arn else ""))
         return 0
     validate_provider_name(args.name)  # before any client: a typo fails fast
     ref = SecretRef(args.secret_arn, args.json_key)
@@ -241,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG, description="Outbound credentials for AI agent tools with Amazon Bedrock "
         "AgentCore Identity: preflight, resolve, create providers, run a local emulator.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks (redacted)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}",
+                        help="print the installed agentcore-auth version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -259,8 +220,14 @@ def _parser() -> argparse.ArgumentParser:
         "policy (and key policy) must allow you too, or run with --profile of the owning "
         "account; on the local emulator the account is chosen for you. Secrets Manager and KMS "
         "endpoints come from boto3 (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_KMS).")
-    p.add_argument("provider", help="credential provider name")
+    p.add_argument("provider", nargs="?", help="credential provider name")
+    p.add_argument("--web-identity", action="store_true",
+                   help="check IAM outbound web identity federation (requires_iam_access_token) "
+                   "and show its issuer")
     p.add_argument("--workload", help="workload identity (OAuth2 USER_FEDERATION return URL)")
+    p.add_argument("--broker", action="store_true", help="an AWS IAM CredentialBroker provider "
+                   "(name or ARN; experimental): checks for credentialbroker.amazonaws.com")
+    p.add_argument("--pool", help="with --broker: the pool to find the provider name in")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _aws(p)
     p.set_defaults(handler=_doctor)
@@ -281,8 +248,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="USER_FEDERATION: print the consent URL and session URI if consent "
                         "is needed, then exit 1")
     p.add_argument("--wait", action="store_true",
-                   help="USER_FEDERATION: print the consent URL and wait for the user to "
-                        "consent, then resolve")
+                   help="USER_FEDERATION: print the consent URL, listen on a loopback return "
+                        "URL (--return-url, else the first http://localhost:PORT/... or "
+                        "127.0.0.1 URL registered on the workload), complete the consent for "
+                        "--user-id when the browser lands there, then resolve. Without such a "
+                        "URL it waits for another application to complete it")
+    p.add_argument("--return-url", metavar="URL",
+                   help="where the browser returns after consent (resourceOauth2ReturnUrl); "
+                        "with --wait, a loopback URL this command listens on. It must be "
+                        "registered on the workload: aws bedrock-agentcore-control "
+                        "update-workload-identity --name WORKLOAD "
+                        "--allowed-resource-oauth2-return-urls "
+                        f"{DEFAULT_LISTEN_URL} (keep the URLs already there)")
     p.add_argument("--consent-timeout", type=_seconds, default=300.0, metavar="SECONDS",
                    help="how long --wait waits for consent (default 300)")
     p.add_argument("--session-uri",
@@ -292,37 +269,51 @@ def _parser() -> argparse.ArgumentParser:
     _aws(p)
     p.set_defaults(handler=_resolve)
 
-    p = sub.add_parser("providers", help="create, list and show credential providers")
+    p = sub.add_parser("providers", help="create, list, show and delete credential providers",
+                       description="Manage AgentCore Identity credential providers whose "
+                       "secret is your own Secrets Manager secret (EXTERNAL), by ARN and JSON "
+                       "key. Run `agentcore-auth doctor NAME` after creating one.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     a = actions.add_parser("create-api-key", parents=[debug],
                            help="create an API key provider referencing your secret")
-    a.add_argument("--name", required=True)
+    a.add_argument("--name", required=True, help="the provider's name (letters, digits, - _)")
     a.add_argument("--secret-arn", required=True, help="the secret's full ARN (same Region)")
-    a.add_argument("--json-key", required=True, help="key of the JSON SecretString")
-    a.add_argument("--tag", action="append", metavar="KEY=VALUE")
-    a.add_argument("--json", action="store_true")
+    a.add_argument("--json-key", required=True, help="key of the JSON SecretString holding "
+                   "the API key")
+    _tag_flag(a)
+    _json_flag(a)
     _aws(a)
     o = actions.add_parser("create-oauth2", parents=[debug],
                            help="create an OAuth2 provider referencing your client secret")
-    o.add_argument("--name", required=True)
-    o.add_argument("--vendor", required=True, help="e.g. CustomOauth2, GoogleOauth2")
-    o.add_argument("--client-id", required=True)
-    o.add_argument("--secret-arn", required=True)
-    o.add_argument("--json-key", required=True)
+    o.add_argument("--name", required=True, help="the provider's name (letters, digits, - _)")
+    o.add_argument("--vendor", required=True, help="e.g. CustomOauth2, GoogleOauth2, "
+                   "GithubOauth2, SlackOauth2, MicrosoftOauth2")
+    o.add_argument("--client-id", required=True, help="the OAuth2 client id at the IdP")
+    o.add_argument("--secret-arn", required=True, help="ARN of the secret holding the OAuth2 "
+                   "client secret (same Region)")
+    o.add_argument("--json-key", required=True, help="key of the JSON SecretString holding "
+                   "the client secret")
     o.add_argument("--discovery-url", help="CustomOauth2: .well-known document URL")
     o.add_argument("--issuer", help="CustomOauth2 without discovery URL (with the two below)")
-    o.add_argument("--authorization-endpoint")
-    o.add_argument("--token-endpoint")
-    o.add_argument("--tag", action="append", metavar="KEY=VALUE")
-    o.add_argument("--json", action="store_true")
+    o.add_argument("--authorization-endpoint", help="CustomOauth2 without discovery URL: the "
+                   "IdP's authorization endpoint")
+    o.add_argument("--token-endpoint", help="CustomOauth2 without discovery URL: the IdP's "
+                   "token endpoint")
+    _tag_flag(o)
+    _json_flag(o)
     _aws(o)
-    ls = actions.add_parser("list", parents=[debug], help="list providers")
-    ls.add_argument("--json", action="store_true")
+    ls = actions.add_parser("list", parents=[debug], help="list providers (both kinds)")
+    _json_flag(ls)
     _aws(ls)
     sh = actions.add_parser("show", parents=[debug], help="show one provider")
-    sh.add_argument("name")
-    sh.add_argument("--json", action="store_true")
+    sh.add_argument("name", help="the provider's name")
+    _json_flag(sh)
     _aws(sh)
+    de = actions.add_parser("delete", parents=[debug], help="delete one provider (a "
+                            "referenced secret stays; the vault's tokens for it go)")
+    de.add_argument("name", help="the provider's name")
+    _json_flag(de)
+    _aws(de)
     p.set_defaults(handler=_providers)
 
     p = sub.add_parser("emulator", parents=[debug], help="run the local emulator in the "
@@ -377,6 +368,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except (CredentialError, AgentCoreAuthError) as exc:
         return _fail(exc, debug, 1)
     except Exception as exc:
+        if isinstance(exc, ModuleNotFoundError):
+            from .testing import missing_extra_hint
+
+            if extra := missing_extra_hint(exc):
+                return _fail(ConfigurationError(extra), debug, 2)
         from ._aws import configuration_error
 
         name = type(exc).__name__

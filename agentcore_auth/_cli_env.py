@@ -1,4 +1,4 @@
-"""What the CLI reads from its environment: the AWS session, and the user's JWT.
+"""What the CLI reads from its environment (the AWS session, the user's JWT) and prints.
 
 Kept apart from ``_cli.py`` (the parser and commands); imports stay lazy, so
 ``--help`` loads neither boto3 nor moto.
@@ -11,9 +11,22 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["USER_TOKEN_ENV", "_session", "_user_token"]
+__all__ = ["DEFAULT_LISTEN_URL", "USER_TOKEN_ENV", "_control", "_say", "_session", "_user_token"]
 
 _STDIN = "-"
+
+
+def _say(text: str = "", *, err: bool = False) -> None:
+    from ._redact import redact
+
+    print(redact(text), file=sys.stderr if err else sys.stdout, flush=True)
+
+
+def _control(args: argparse.Namespace) -> Any:
+    from ._providers import control_client
+
+    return control_client(region=args.region, endpoint_url=args.endpoint_url,
+                          session=_session(args))
 
 
 def _session(args: argparse.Namespace) -> Any:
@@ -29,6 +42,9 @@ def _session(args: argparse.Namespace) -> Any:
             raise
         raise error from exc
 
+
+#: The loopback return URL ``resolve --help`` suggests registering on the workload.
+DEFAULT_LISTEN_URL = "http://localhost:8765/agentcore-auth/callback"
 
 #: Where ``resolve`` reads the user's JWT when ``--user-token`` is not given.
 USER_TOKEN_ENV = "AGENTCORE_AUTH_USER_TOKEN"  # noqa: S105 - a variable name, not a token

@@ -10,12 +10,44 @@ from ._arn import validate_provider_name
 from ._exceptions import ConfigurationError
 from ._secret import Secret
 
-__all__ = ["AUTH_FLOWS", "Credential", "CredentialRequest", "Kind"]
+__all__ = ["AUTH_FLOWS", "Credential", "CredentialRequest", "Kind", "WEB_IDENTITY_NAME",
+           "WebIdentity"]
 
-Kind = Literal["api_key", "oauth2"]
+Kind = Literal["api_key", "oauth2", "web_identity"]
+#: The name STS web identity tokens go by (in messages, redaction labels, ``invalidate``).
+WEB_IDENTITY_NAME = "sts-web-identity"
 AUTH_FLOWS = ("M2M", "USER_FEDERATION", "ON_BEHALF_OF_TOKEN_EXCHANGE")
 #: flows whose token belongs to one user, so the cache key carries that user
 USER_FLOWS = frozenset({"USER_FEDERATION", "ON_BEHALF_OF_TOKEN_EXCHANGE"})
+
+
+@dataclass(frozen=True, slots=True)
+class WebIdentity:
+    """The parameters of one STS ``GetWebIdentityToken`` request (already checked).
+
+    Tags are stored sorted by key, so equal requests hash equal.
+    """
+
+    audience: tuple[str, ...]
+    signing_algorithm: str = "ES384"
+    duration_seconds: int = 300
+    tags: tuple[tuple[str, str], ...] = ()
+    scope: str | None = None
+    subject_mode: str | None = None
+    token_type: str | None = None
+
+    def params(self) -> dict[str, object]:
+        """The ``get_web_identity_token`` keyword arguments."""
+        params: dict[str, object] = {"Audience": list(self.audience),
+                                     "SigningAlgorithm": self.signing_algorithm,
+                                     "DurationSeconds": self.duration_seconds}
+        if self.tags:
+            params["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
+        for name, value in (("Scope", self.scope), ("SubjectMode", self.subject_mode),
+                            ("TokenType", self.token_type)):
+            if value is not None:
+                params[name] = value
+        return params
 
 
 @dataclass(frozen=True, slots=True, eq=True)
@@ -35,6 +67,7 @@ class CredentialRequest:
     custom_parameters: tuple[tuple[str, str], ...] = ()
     custom_state: str | None = None
     callback_url: str | None = None
+    web_identity: WebIdentity | None = None
     # Not part of the answer's identity: excluded from equality and hashing.
     force_authentication: bool = field(default=False, compare=False)
     session_uri: str | None = field(default=None, compare=False)
@@ -54,6 +87,7 @@ class CredentialRequest:
             self.custom_parameters,
             self.custom_state,
             self.callback_url,
+            self.web_identity,
         )
         object.__setattr__(self, "cache_key", repr(fields))
 
@@ -139,6 +173,9 @@ class Credential:
 
     secret: Secret
     expires_at: float | None = None
+    #: The value cannot change before ``expires_at`` (a signed JWT): cache it until
+    #: then (less the resolver's ``expiry_skew``) rather than for at most ``ttl``.
+    until_expiry: bool = False
 
     def __repr__(self) -> str:
         return f"Credential(secret={self.secret!r}, expires_at={self.expires_at!r})"

@@ -320,7 +320,8 @@ def _scenario(env: LocalAgentCore, say: Callable[[str], None], result: DemoResul
     shown += [ln for ln in capture.lines if "refetch" in ln or "resending" in ln][:2]
     for line in shown:
         say(f"  {line}")
-    say(f"  ({len(capture.lines)} lines captured; none holds a secret value)")
+    say(f"  ({len(shown)} of {len(capture.lines)} captured lines shown; none of the "
+        f"{len(capture.lines)} holds a secret value)")
     leaked = [v for v in result.values for ln in capture.lines if v.reveal() in ln]
     if leaked:  # pragma: no cover - would be a redaction bug
         say("  ERROR: a secret value appeared in the captured logs")

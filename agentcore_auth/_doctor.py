@@ -35,8 +35,8 @@ from ._exceptions import ConfigurationError
 from ._logging import ensure_log_redaction
 from .sources._protect import protect_client
 
-__all__ = ["BotoClients", "Check", "ClientFactory", "DoctorReport", "SERVICE_PRINCIPAL",
-           "diagnose"]
+__all__ = ["BROKER_PRINCIPAL", "BotoClients", "Check", "ClientFactory", "DoctorReport",
+           "SERVICE_PRINCIPAL", "diagnose", "diagnose_broker"]
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -111,3 +111,70 @@ def diagnose(
     report = DoctorReport(provider_name, region)
     run_checks(report, clients, workload_name)
     return report
+
+
+BROKER_PRINCIPAL = "credentialbroker.amazonaws.com"
+
+
+def diagnose_broker(
+    provider_name: str, *, pool: str | None = None, region: str | None = None,
+    endpoint_url: str | None = None, session: Any = None, clients: ClientFactory | None = None,
+) -> DoctorReport:
+    """Check that AWS IAM CredentialBroker can read a broker provider's referenced secret.
+
+    The same checks as :func:`diagnose` (Region, existence, JSON key, resource policy,
+    KMS key policy, cross-account key, rotation, tags), judged for the principal
+    ``credentialbroker.amazonaws.com``. ``provider_name`` is the provider's ARN or its
+    name (``pool`` selects the pool when the name is in several); ``endpoint_url`` is
+    the broker's control-plane endpoint.
+    """
+    from ._providers import ProviderInfo
+    from .sources import CredentialBrokerSource
+
+    ensure_log_redaction()
+    if clients is None:
+        if region is None:
+            from ._aws import configured_region
+
+            region = configured_region(session)
+        if not region:
+            raise ConfigurationError("no AWS Region configured: pass --region (region=), or set "
+                                     "AWS_REGION")
+        clients = BotoClients(region=region, endpoint_url=None, session=session)
+    control = clients("credentialbroker-control", None)
+    if endpoint_url is not None:
+        control = protect_client((session or _boto3_session()).client(
+            "credentialbroker-control", region_name=region, endpoint_url=endpoint_url))
+    region = region or str(control.meta.region_name)
+    source = CredentialBrokerSource(region=region, pool=pool, control_client=control,
+                                    client=control)
+    report = DoctorReport(provider_name, region)
+    arn = source.provider_arn(provider_name)
+    pool_id = arn.split("/")[1]
+    described = control.get_credential_provider(credentialProviderPoolIdentifier=pool_id,
+                                                credentialProviderIdentifier=arn)
+    config = described.get("providerConfiguration") or {}
+    if "apiKeyConfiguration" in config:
+        out = config["apiKeyConfiguration"].get("apiKeySecretOutput") or {}
+        info = ProviderInfo(described["name"], "api_key", arn, out.get("apiKeySecretSource"),
+                            out.get("apiKeySecretArn"), out.get("apiKeySecretJsonKey"),
+                            status=described.get("status"))
+    else:
+        vendors: dict[str, Any] = (config.get("oauthConfiguration") or {}).get(
+            "vendorConfigurationOutput") or {}
+        vendor: str = next(iter(vendors), "")
+        settings: dict[str, Any] = vendors.get(vendor) or {}
+        client = settings.get("clientAuthenticationConfiguration") or {}
+        info = ProviderInfo(described["name"], "oauth2", arn, client.get("clientSecretSource"),
+                            client.get("clientSecretArn"), client.get("clientSecretJsonKey"),
+                            vendor=vendor, client_id=client.get("clientId"),
+                            discovery=settings.get("oauthDiscovery") or {},
+                            status=described.get("status"))
+    run_checks(report, clients, None, principal=BROKER_PRINCIPAL, info=info)
+    return report
+
+
+def _boto3_session() -> Any:
+    import boto3
+
+    return boto3.session.Session()

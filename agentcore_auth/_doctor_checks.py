@@ -83,40 +83,44 @@ def _grant(policy: str | None, statement: dict[str, Any]) -> str:
     return json.dumps(document, indent=2)
 
 
-def _statement(sid: str, action: str, resource: str) -> dict[str, Any]:
-    return {"Sid": sid, "Effect": "Allow", "Principal": {"Service": SERVICE_PRINCIPAL},
+def _statement(sid: str, action: str, resource: str,
+               principal: str = SERVICE_PRINCIPAL) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": "Allow", "Principal": {"Service": principal},
             "Action": action, "Resource": resource}
 
 
 def _judge(name: str, policy: str | None, action: str, resource: str, what: str,
-           fix: Callable[[], str]) -> Check:
+           fix: Callable[[], str], principal: str = SERVICE_PRINCIPAL) -> Check:
     try:
-        decision = evaluate_policy(policy, principal_service=SERVICE_PRINCIPAL, action=action,
+        decision = evaluate_policy(policy, principal_service=principal, action=action,
                                    resource=resource)
     except ConfigurationError as exc:
         return Check(name, "fail", f"the {what} cannot be judged: {exc}", fix())
     if decision.explicit_deny:
-        return Check(name, "fail", f"the {what} denies {SERVICE_PRINCIPAL} {action} (statement "
+        return Check(name, "fail", f"the {what} denies {principal} {action} (statement "
                      f"{', '.join(decision.matched_statements)})",
                      "remove or narrow the Deny statement(s) "
                      f"{', '.join(decision.matched_statements)}, then:\n{fix()}")
     if not decision.allowed:
         why = "there is none" if policy is None else "no statement allows it"
-        return Check(name, "fail", f"the {what} does not allow {SERVICE_PRINCIPAL} {action} "
+        return Check(name, "fail", f"the {what} does not allow {principal} {action} "
                      f"({why})", fix())
     by = ", ".join(decision.matched_statements)
     if decision.unsupported_conditions:
         conditions = "; ".join(decision.unsupported_conditions)
         return Check(name, "warn", f"allowed by {by}, if these conditions hold for AgentCore "
                      f"Identity's requests (not judged): {conditions}")
-    return Check(name, "pass", f"{SERVICE_PRINCIPAL} may call {action} (statement {by})")
+    return Check(name, "pass", f"{principal} may call {action} (statement {by})")
 
 
 class _Doctor:
-    def __init__(self, report: DoctorReport, clients: ClientFactory) -> None:
+    def __init__(self, report: DoctorReport, clients: ClientFactory,
+                 principal: str = SERVICE_PRINCIPAL, info: ProviderInfo | None = None) -> None:
         self.report = report
         self.clients = clients
         self.region = report.region
+        self.principal = principal
+        self.info = info
 
     def add(self, name: str, status: Status, detail: str, fix: str | None = None) -> Check:
         check = Check(name, status, detail, fix)
@@ -131,8 +135,8 @@ class _Doctor:
         rest = ("region", "secret", "value", "resource-policy", "kms-key", "cross-account",
                 "return-url", "rotation", "tags")
         try:
-            info = describe_provider(self.report.provider_name,
-                                     client=self.clients("bedrock-agentcore-control", None))
+            info = self.info or describe_provider(
+                self.report.provider_name, client=self.clients("bedrock-agentcore-control", None))
         except CredentialNotFoundError as exc:
             self.add("provider", "fail", str(exc),
                      f"agentcore-auth providers create-api-key --name {self.report.provider_name}"
@@ -262,7 +266,7 @@ class _Doctor:
             self.add("resource-policy", "warn", f"cannot read the resource policy ({_code(exc)})")
             return
         statement = _statement("AllowAgentCoreIdentity", "secretsmanager:GetSecretValue",
-                               ref.secret_id)
+                               ref.secret_id, self.principal)
 
         def fix() -> str:
             return ("save as policy.json:\n" + _grant(policy, statement) + "\nthen run:\n"
@@ -271,13 +275,13 @@ class _Doctor:
 
         self.report.checks.append(_judge("resource-policy", policy,
                                          "secretsmanager:GetSecretValue", ref.secret_id,
-                                         "secret's resource policy", fix))
+                                         "secret's resource policy", fix, self.principal))
 
     def check_kms(self, ref: SecretRef, described: dict[str, Any]) -> None:
         key_id = described.get("KmsKeyId")
         other_account = ref.account != self._caller_account()
         cmk_fix = ("aws kms create-key (granting kms:Decrypt to "
-                   f"{SERVICE_PRINCIPAL} in its key policy), then aws secretsmanager update-secret "
+                   f"{self.principal} in its key policy), then aws secretsmanager update-secret "
                    f"--secret-id {ref.secret_id} --kms-key-id KEY_ARN")
         if not key_id or key_id == _AWS_MANAGED_KEY:
             self.add("kms-key", "pass", "encrypted with the AWS managed key aws/secretsmanager")
@@ -306,7 +310,8 @@ class _Doctor:
             self.add("kms-key", "fail", f"customer managed key {key_arn} is {meta.get('KeyState')}",
                      f"aws kms enable-key --key-id {key_arn}")
         else:
-            statement = _statement("AllowAgentCoreIdentityDecrypt", "kms:Decrypt", "*")
+            statement = _statement("AllowAgentCoreIdentityDecrypt", "kms:Decrypt", "*",
+                                   self.principal)
 
             def fix() -> str:
                 return ("save as key-policy.json:\n" + _grant(policy, statement) + "\nthen run:\n"
@@ -314,7 +319,7 @@ class _Doctor:
                         f"--policy file://key-policy.json --region {ref.region}")
 
             check = _judge("kms-key", policy, "kms:Decrypt", key_arn,
-                           f"key policy of customer managed key {key_arn}", fix)
+                           f"key policy of customer managed key {key_arn}", fix, self.principal)
             self.report.checks.append(check)
         if not other_account:
             self.add("cross-account", "skip", "the secret is in the provider's account")
@@ -366,6 +371,11 @@ class _Doctor:
 
 
 
-def run_checks(report: DoctorReport, clients: ClientFactory, workload_name: str | None) -> None:
-    """Run every check of ``report.provider_name``, appending to ``report.checks``."""
-    _Doctor(report, clients).run(workload_name)
+def run_checks(report: DoctorReport, clients: ClientFactory, workload_name: str | None, *,
+               principal: str = SERVICE_PRINCIPAL, info: ProviderInfo | None = None) -> None:
+    """Run every check of ``report.provider_name``, appending to ``report.checks``.
+
+    ``principal`` is the service that reads the secret; ``info`` describes the
+    provider when it is not an AgentCore one (a CredentialBroker provider).
+    """
+    _Doctor(report, clients, principal, info).run(workload_name)

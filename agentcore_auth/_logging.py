@@ -194,31 +194,85 @@ def _make_handle(hook: _Hook) -> Any:
     original = hook.original
 
     def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
+        global _last
         # Nothing marks a record as done: scrubbing twice is harmless, and a new
         # attribute on every record would cost more than the check it saves.
-        if hook.active:
-            redactor = hook.filter.redactor
-            try:
-                msg, args = record.msg, record.args
-                if (type(msg) is str and (not args or type(args) is tuple)
-                        and record.exc_info is None and not record.exc_text
-                        and not record.stack_info):
-                    # The common record: a message (and args, extras), nothing else.
-                    text = msg % args if args else msg
+        if not hook.active:
+            return original(self, record)
+        redactor = hook.filter.redactor
+        formatted = False
+        try:
+            msg, args = record.msg, record.args
+            if (type(msg) is str and (not args or type(args) is tuple)
+                    and record.exc_info is None and not record.exc_text
+                    and not record.stack_info):
+                # The common record: a message (and args, extras), nothing else.
+                text = msg % args if args else msg
+                d = record.__dict__
+                if len(d) == _N_BARE or not _clean_with_extras(text, d, redactor):
                     redacted = redactor.redact(text)
                     if redacted is not text:
                         record.msg, record.args = redacted, ()
-                    if len(record.__dict__) != _N_BARE:
-                        _scrub_extras(record.__dict__, redactor)
-                else:
-                    scrub_record(record, redactor)
-            except Exception:  # a format error, or worse: the careful path decides
-                _scrub_safely(record, redactor)
-        return original(self, record)
+                    elif args:
+                        formatted = True
+                    if len(d) != _N_BARE:
+                        _scrub_extras(d, redactor)
+                elif args:
+                    formatted = True
+                if formatted:
+                    # Clean: formatters reuse this text instead of formatting it again.
+                    _last = (record, msg, args, text)
+            else:
+                scrub_record(record, redactor)
+        except Exception:  # a format error, or worse: the careful path decides
+            formatted = False
+            _scrub_safely(record, redactor)
+        if not formatted:
+            return original(self, record)
+        try:
+            return original(self, record)
+        finally:
+            _last = None
 
     handle.__wrapped__ = original  # type: ignore[attr-defined]
     handle._agentcore_hook = hook  # type: ignore[attr-defined]
     return handle
+
+
+def _clean_with_extras(text: str, d: dict[str, Any], redactor: Redactor) -> bool:
+    """True when the message and every ``extra=`` field are plain and clean (one scan).
+
+    The texts are joined with NUL for a single matcher pass; a value spanning two
+    fields (or holding NUL) only sends the record down the per-field path.
+    """
+    parts = [text]
+    for key in _extra_keys(d):
+        value = d[key]
+        if isinstance(value, str):
+            parts.append(value)
+        elif not isinstance(value, _SCALARS):
+            return False  # containers and objects: the per-field path walks them
+    joined = "\x00".join(parts)
+    return redactor.redact(joined) is joined
+
+
+# The record a hook just formatted and found clean: (record, msg, args, text). One slot
+# for all threads: getMessage trusts it only for the very record with the very msg and
+# args objects (the text those give), so another thread's entry is merely a miss.
+_last: tuple[logging.LogRecord, object, object, str] | None = None
+
+
+def _make_get_message(original: Any) -> Any:
+    def getMessage(self: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        entry = _last
+        if entry is not None and entry[0] is self and entry[1] is self.msg \
+                and entry[2] is self.args:
+            return entry[3]
+        return original(self)  # type: ignore[no-any-return]
+
+    getMessage.__wrapped__ = original  # type: ignore[attr-defined]
+    getMessage._agentcore_get_message = True  # type: ignore[attr-defined]
+    return getMessage
 
 
 def _installed() -> bool:
@@ -253,6 +307,9 @@ def install_log_redaction(redactor: Redactor | None = None) -> RedactingFilter:
             flt = RedactingFilter(redactor)
             _hook = _Hook(logging.Logger.handle, flt)
             logging.Logger.handle = _make_handle(_hook)  # type: ignore[method-assign]
+        if not getattr(logging.LogRecord.getMessage, "_agentcore_get_message", False):
+            logging.LogRecord.getMessage = _make_get_message(  # type: ignore[method-assign]
+                logging.LogRecord.getMessage)
     from .sources._protect import protect_botocore
 
     protect_botocore()
@@ -270,7 +327,7 @@ def ensure_log_redaction() -> None:
 
 def uninstall_log_redaction() -> None:
     """Undo :func:`install_log_redaction` (for tests); botocore stays protected."""
-    global _hook
+    global _hook, _last
     with _lock:
         hook = _hook
         if hook is None:
@@ -279,4 +336,8 @@ def uninstall_log_redaction() -> None:
         original = hook.original
         if getattr(logging.Logger.handle, "_agentcore_hook", None) is hook:
             logging.Logger.handle = original  # type: ignore[method-assign]
+        get_message = logging.LogRecord.getMessage
+        if getattr(get_message, "_agentcore_get_message", False):
+            logging.LogRecord.getMessage = get_message.__wrapped__  # type: ignore[attr-defined,method-assign]
+        _last = None
         _hook = None

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["MATCHERS", "Sub", "available_matcher", "probe_of"]
+__all__ = ["MATCHERS", "Spans", "Sub", "available_matcher", "probe_of", "spans_of"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -21,6 +21,16 @@ Sub = Callable[[str], str]
 
 Probe = Callable[[str], object]
 """Truthy when a text may hold a match (it may raise ``UnicodeEncodeError``: ask the Sub)."""
+
+
+Spans = Callable[[str], list[tuple[int, int]]]
+"""The (start, end) of every match a Sub would replace, left to right."""
+
+
+def spans_of(sub: Sub) -> Spans:
+    """Where ``sub`` would replace: the builders attach it (stream scrubbing reads it)."""
+    spans: Spans = sub.spans  # type: ignore[attr-defined]
+    return spans
 
 
 def probe_of(sub: Sub) -> Probe | None:
@@ -61,7 +71,15 @@ def _build_ahocorasick_rs(table: dict[str, str]) -> Sub:
             return text
         return _join(text, ((s, e, markers[i]) for i, s, e in found))
 
+    def spans(text: str) -> list[tuple[int, int]]:
+        try:
+            found = find(text)
+        except UnicodeEncodeError:
+            found = find(_SURROGATE.sub("\ufffd", text))
+        return [(s, e) for _, s, e in found]
+
     sub.probe = find  # type: ignore[attr-defined]
+    sub.spans = spans  # type: ignore[attr-defined]
     return sub
 
 
@@ -78,6 +96,7 @@ def _build_pyahocorasick(table: dict[str, str]) -> Sub:
         return _join(text, ((e - n + 1, e + 1, m) for e, (n, m) in iter_long(text)))
 
     sub.probe = lambda text: next(iter_long(text), None) is not None  # type: ignore[attr-defined]
+    sub.spans = lambda text: [(e - n + 1, e + 1) for e, (n, _) in iter_long(text)]  # type: ignore[attr-defined]
     return sub
 
 
@@ -115,6 +134,7 @@ def _build_regex(table: dict[str, str]) -> Sub:
         return _join(text, ((m.start(), m.end(), table[m.group()]) for m in finditer(text)))
 
     sub.probe = regex.search  # type: ignore[attr-defined]
+    sub.spans = lambda text: [m.span() for m in finditer(text)]  # type: ignore[attr-defined]
     return sub
 
 

@@ -22,6 +22,7 @@ from ._redact import Redactor, default_redactor
 from ._rejection import CredentialBinding
 from ._resolver import default_resolver
 from ._scrub import leaks, sanitize_exception, scrub_exception
+from ._stream import StreamScrubber
 
 __all__ = ["Outbound"]
 
@@ -73,6 +74,13 @@ class Outbound:
             elif not _clean(value, redactor):
                 value = redactor.redact_obj(value)
         return value
+
+    def stream(self) -> StreamScrubber | None:
+        """A scrubber for one generator's items (None with ``scrub_result=False``)."""
+        if not self._scrub_result:
+            return None
+        custom, _ = self._redactors()
+        return StreamScrubber(default_redactor(), *(() if custom is None else (custom,)))
 
     def exception(self, exc: Exception) -> BaseException:
         """``exc`` scrubbed in place, or a stand-in to raise ``from None`` if it still shows one.

@@ -24,6 +24,7 @@ __all__ = [
     "control_client",
     "create_api_key_provider",
     "create_oauth2_provider",
+    "delete_provider",
     "describe_provider",
     "list_providers",
 ]
@@ -313,3 +314,24 @@ def list_providers(
             if not token:
                 break
     return found
+
+
+def delete_provider(
+    name: str, *, client: Any = None, region: str | None = None,
+    endpoint_url: str | None = None, session: Any = None,
+) -> ProviderInfo:
+    """Delete the API key or OAuth2 credential provider ``name``; return what it was.
+
+    A referenced (EXTERNAL) secret is yours and stays; the tokens the vault holds for
+    an OAuth2 provider go with it.
+
+    Raises:
+        CredentialNotFoundError: neither kind exists under that name in this Region.
+    """
+    client = control_client(client=client, region=region, endpoint_url=endpoint_url,
+                            session=session)
+    info = describe_provider(name, client=client)
+    operation = ("delete_api_key_credential_provider" if info.kind == "api_key"
+                 else "delete_oauth2_credential_provider")
+    _call(f"{operation} {name!r}", name, lambda: getattr(client, operation)(name=name))
+    return info

@@ -146,6 +146,7 @@ class Redactor:
         self._seq = 0
         self._full_version = 0  # removals since this version need a full rebuild
         self._state = _EMPTY
+        self._prefix_cache: Any = None  # _stream's index of pattern prefixes, per version
 
     def __repr__(self) -> str:
         return f"<Redactor values={len(self._values)} matcher={self.matcher!r}>"

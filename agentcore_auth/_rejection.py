@@ -25,7 +25,7 @@ from ._consent_hook import consent_error, rejection_error
 from ._credential import CredentialRequest
 from ._exceptions import AuthorizationRequiredError, ConfigurationError, CredentialRejectedError
 from ._resolver import CredentialResolver, OnAuthUrl, default_resolver
-from ._secret import Secret
+from ._secret import MaskedStr, Secret
 
 __all__ = [
     "CredentialBinding", "Rejection", "TokenPoller", "call_async", "call_sync", "redact_url",
@@ -153,6 +153,10 @@ class CredentialBinding:
         self.into = into
         self.inject_as = inject_as
         self.provider_name = request.provider_name
+        #: How messages name this decorator and what it injects.
+        self.label = (f"@{decorator}(audience={list(request.web_identity.audience)!r})"
+                      if request.web_identity is not None
+                      else f"@{decorator}(provider_name={request.provider_name!r})")
         self._resolver = resolver
         self._statuses = statuses
         self._exceptions = exceptions
@@ -164,6 +168,8 @@ class CredentialBinding:
         static = request.kind == "api_key" or (
             request.auth_flow == "M2M" and not request.user_bound)
         self._hit_key = request.cache_key if static and not request.force_authentication else None
+        # A web identity token is keyed by the AWS caller too (see CredentialResolver._key).
+        self._per_caller = request.kind == "web_identity"
 
     def __repr__(self) -> str:
         return (f"CredentialBinding({self.decorator}, provider_name={self.provider_name!r}, "
@@ -177,25 +183,30 @@ class CredentialBinding:
             # The model must never supply a credential, and ignoring one silently would
             # hide a caller bug; the value itself is never echoed.
             raise ConfigurationError(
-                f"{self.into!r} is injected by @{self.decorator}(provider_name="
-                f"{self.provider_name!r}); callers must not pass it")
+                f"{self.into!r} is injected by {self.label}; callers must not pass it")
         return self._resolver or default_resolver()
 
     def cached(self, resolver: CredentialResolver) -> Secret | None:
         """The credential on a cache hit, without resolving; None: call :meth:`get`."""
         key, hit = self._hit_key, resolver._hit
-        if key is None or hit is None or _telemetry.observer is not None:
+        if hit is None or _telemetry.observer is not None:
             return None  # with telemetry on, every resolution goes through resolve()
+        if self._per_caller:
+            return hit(resolver._key(self.request, None))
+        if key is None:
+            return None
         return hit(key)
 
     def inject(self, kwargs: dict[str, Any], secret: Secret) -> dict[str, Any]:
         """``kwargs`` plus the credential under ``into`` (a new dict)."""
-        value = secret if self.inject_as is Secret else secret.reveal()
+        # A str whose repr is masked: frame locals, debuggers and container reprs hide it.
+        value = secret if self.inject_as is Secret else MaskedStr(secret.reveal(),
+                                                                  name=self.provider_name)
         return {**kwargs, self.into: value}
 
     def get(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:
         """Resolve the credential (sync); ``refetch`` after a refusal."""
-        if self.request.kind == "api_key" or self.request.auth_flow == "M2M":
+        if self.request.kind != "oauth2" or self.request.auth_flow == "M2M":
             # No consent and no callback URL can be involved: the prebuilt request is it.
             return resolver.resolve(self.request)
         call, notify = self._token_call(refetch)
@@ -216,7 +227,7 @@ class CredentialBinding:
 
     async def aget(self, resolver: CredentialResolver, *, refetch: bool = False) -> Secret:
         """Async twin of :meth:`get`."""
-        if self.request.kind == "api_key" or self.request.auth_flow == "M2M":
+        if self.request.kind != "oauth2" or self.request.auth_flow == "M2M":
             return await resolver.aresolve(self.request)
         call, notify = self._token_call(refetch)
         try:

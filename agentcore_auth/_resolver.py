@@ -76,6 +76,7 @@ class CredentialResolver:
         redactor: where fetched values are registered; default the global one.
         redact_logs: install log redaction on first resolution.
         timer: monotonic clock, for tests.
+        wall_clock: epoch clock the tokens' expiry times are compared with, for tests.
         shared_cache: an optional fleet-wide tier behind the in-process cache, e.g.
             :class:`agentcore_auth.fleet.RedisSharedCache`: local misses are filled
             from it (one upstream call per credential for the whole fleet) and
@@ -102,6 +103,7 @@ class CredentialResolver:
         redact_logs: bool = True,
         timer: Callable[[], float] = time.monotonic,
         shared_cache: SharedCache | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         for name, value in (
             ("ttl", ttl),
@@ -124,12 +126,14 @@ class CredentialResolver:
                 f"source must have a fetch(request, identity) method, got {type(source).__name__}"
             )
         self.source = source
+        self._sts: Any = None  # see _web_identity_source
         self._cache = CredentialCache(
             ttl=ttl,
             max_entries=max_entries,
             stale_if_error=stale_if_error,
             expiry_skew=expiry_skew,
             timer=timer,
+            wall_clock=wall_clock,
             pin=self._pin,
         )
         self._pool = WorkerPool(max_workers)
@@ -461,6 +465,12 @@ class CredentialResolver:
             name = target
             if self._shared is not None:
                 self._shared.invalidated_provider(target, wanted)
+        if dropped:
+            # A source that caches upstream (the CredentialBroker's token cache) is told,
+            # so its next fetch asks for a new value instead of the refused one.
+            notify = getattr(self.source, "invalidated", None)
+            if callable(notify):
+                notify(name, target if isinstance(target, Secret) else wanted)
         if dropped and _telemetry.observer is not None:
             _telemetry.observer.invalidated(name, dropped)
         return dropped
@@ -481,9 +491,11 @@ class CredentialResolver:
             workload_access_token=workload_access_token, user_id=user_id, user_token=user_token
         )
 
-    @staticmethod
-    def _key(request: CredentialRequest, identity: Identity | None) -> Hashable:
-        """The cache key: the request, plus the user for user-bound flows."""
+    def _key(self, request: CredentialRequest, identity: Identity | None) -> Hashable:
+        """The cache key: the request, plus the user for user-bound flows (the AWS caller
+        for web identity tokens)."""
+        if request.kind == "web_identity":
+            return (request.cache_key, self._web_identity_source().caller_key())
         if not request.user_bound:
             return request.cache_key
         if identity is None:
@@ -507,12 +519,14 @@ class CredentialResolver:
 
                 ensure_log_redaction()
             started = time.perf_counter()
+            source = self._web_identity_source() if request.kind == "web_identity" \
+                else self.source
             try:
                 if self._shared is None:
-                    credential = self.source.fetch(request, identity)
+                    credential = source.fetch(request, identity)
                 else:  # the shared tier answers, or fetches once for the fleet
                     credential = self._shared.fetch(flight.key, request, identity,
-                                                    self.source.fetch)
+                                                    source.fetch)
             finally:
                 flight.upstream_s = time.perf_counter() - started
             secret = credential.secret
@@ -539,6 +553,25 @@ class CredentialResolver:
             raise
         else:
             self._cache.complete(flight, credential)
+
+    def _web_identity_source(self) -> Any:
+        """The source of STS web identity tokens: ``source`` itself when it is a
+        :class:`~agentcore_auth.sources.StsWebIdentitySource`, else one made on first use
+        (from the source's boto3 session when it has one, else boto3's configuration)."""
+        sts = self._sts
+        if sts is None:
+            from .sources._sts import StsWebIdentitySource
+
+            with _default_lock:
+                if self._sts is None:
+                    if isinstance(self.source, StsWebIdentitySource):
+                        self._sts = self.source
+                    else:
+                        factory = getattr(self.source, "_clients", None)
+                        self._sts = StsWebIdentitySource(
+                            session=getattr(factory, "_session", None))
+                sts = self._sts
+        return sts
 
     def _register(self, secret: Secret) -> None:
         """Register a fetched value for redaction.

@@ -7,7 +7,7 @@ import secrets as _secrets
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-__all__ = ["Secret"]
+__all__ = ["MaskedStr", "Secret"]
 
 _MASK = "**********"
 
@@ -103,3 +103,34 @@ class Secret:
 
 def _refuse(what: str) -> NoReturn:
     raise TypeError(f"Secret refuses to be {what}; pass Secret.reveal() explicitly if you must")
+
+
+class MaskedStr(str):
+    """The plain credential the decorators inject: a ``str`` whose ``repr`` is masked.
+
+    ``str()``, f-strings, ``%s``, ``.encode()``, concatenation, ``json.dumps`` and
+    HTTP headers all give the value, since it *is* a ``str``; but ``repr()`` (what
+    traceback locals, debuggers' variable views, loguru's ``diagnose``, rich's
+    ``show_locals`` and container reprs print) shows ``'[REDACTED:<name>]'``. Slices
+    stay masked (rich shortens long locals by slicing). Operations that make a new
+    string (``+``, ``.strip()``, ``str(x)``) return a plain ``str``.
+
+    Example:
+        >>> key = MaskedStr("sk-live-0123456789", name="weather")
+        >>> repr(key), f"{key}", {"key": key}
+        ("'[REDACTED:weather]'", 'sk-live-0123456789', {'key': '[REDACTED:weather]'})
+    """
+
+    _name: str
+
+    def __new__(cls, value: str, *, name: str | None = None) -> MaskedStr:
+        self = super().__new__(cls, value)
+        self._name = name or "secret"
+        return self
+
+    def __repr__(self) -> str:
+        return f"'[REDACTED:{self._name}]'"
+
+    def __getitem__(self, key: Any) -> str:
+        part = str.__getitem__(self, key)
+        return MaskedStr(part, name=self._name) if part else part

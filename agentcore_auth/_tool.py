@@ -28,6 +28,7 @@ from ._outbound import Outbound
 from ._rejection import CredentialBinding, TokenPoller, call_async, call_sync
 from ._resolver import CredentialResolver, OnAuthUrl
 from ._secret import Secret
+from ._stream import StreamScrubber
 
 __all__ = ["requires_access_token", "requires_api_key"]
 
@@ -254,7 +255,10 @@ def _generator_wrapper(func: Callable[..., Any], binding: CredentialBinding, out
         else:
             if done:
                 return out.result(first)
-            return (yield from _forward(gen, first, out))
+            stream = out.stream()
+            pieces = _push(stream, first)
+            del first  # no raw item in a frame a locals renderer may print
+            return (yield from _forward(gen, pieces, stream, out))
         raise error from None
 
     return wrapper
@@ -274,24 +278,37 @@ def _async_generator_wrapper(func: Callable[..., Any], binding: CredentialBindin
         else:
             if done:
                 return
+            stream = out.stream()
+            pieces = _push(stream, item)
+            del item
             # The async twin of _forward (async generators cannot ``yield from``).
+            failure: BaseException | None = None
             try:
                 while True:
-                    try:
-                        sent = yield out.result(item)
-                    except GeneratorExit:
-                        await agen.aclose()
-                        raise
-                    except BaseException as exc:
-                        item = await agen.athrow(exc)
-                    else:
-                        item = await agen.asend(sent)
+                    sent, thrown = None, None
+                    for piece in pieces:
+                        try:
+                            sent = yield piece
+                        except GeneratorExit:
+                            await agen.aclose()
+                            raise
+                        except BaseException as exc:
+                            thrown = exc
+                            break
+                    pieces = _push(stream, await (
+                        agen.asend(sent) if thrown is None else agen.athrow(thrown)))
             except StopAsyncIteration:
-                return
+                pass
             except Exception as exc:
-                error = out.exception(exc)
-                if error is exc:
-                    raise
+                failure = out.exception(exc)
+                original = failure is exc
+            for piece in stream.finish() if stream is not None else ():
+                yield piece
+            if failure is None:
+                return
+            if original:
+                raise failure
+            error = failure
         raise error from None
 
     return wrapper
@@ -312,27 +329,45 @@ async def _astart(agen: AsyncGenerator[Any, Any]) -> tuple[AsyncGenerator[Any, A
         return agen, None, True
 
 
-def _forward(gen: Generator[Any, Any, Any], item: Any,
+def _push(stream: StreamScrubber | None, item: Any) -> list[Any]:
+    """What to yield for ``item``: scrubbed across chunk boundaries (see ``_stream.py``)."""
+    return [item] if stream is None else stream.push(item)
+
+
+def _forward(gen: Generator[Any, Any, Any], pieces: list[Any], stream: StreamScrubber | None,
              out: Outbound) -> Generator[Any, Any, Any]:
-    """Relay ``item`` and the rest of ``gen`` scrubbed, with ``send``/``throw``/``close``."""
+    """Relay ``pieces`` and the rest of ``gen`` scrubbed, with ``send``/``throw``/``close``.
+
+    A text item may come out later (its tail held back until the next item shows
+    it is not the start of a value) or split in two; what is sent in goes to the
+    generator with the next item it is asked for.
+    """
+    failure: BaseException | None = None
     try:
         while True:
-            try:
-                sent = yield out.result(item)
-            except GeneratorExit:
-                gen.close()
-                raise
-            except BaseException as exc:
-                item = gen.throw(exc)
-            else:
-                item = gen.send(sent)
+            sent, thrown = None, None
+            for piece in pieces:
+                try:
+                    sent = yield piece
+                except GeneratorExit:
+                    gen.close()
+                    raise
+                except BaseException as exc:
+                    thrown = exc
+                    break
+            pieces = _push(stream, gen.send(sent) if thrown is None else gen.throw(thrown))
     except StopIteration as stop:
-        return out.result(stop.value)
+        value = stop.value
     except Exception as exc:
-        error = out.exception(exc)
-        if error is exc:
-            raise
-    raise error from None
+        failure = out.exception(exc)
+        original = failure is exc
+    for piece in stream.finish() if stream is not None else ():
+        yield piece  # the held tail, before the end or the error
+    if failure is None:
+        return out.result(value)
+    if original:
+        raise failure
+    raise failure from None
 
 
 def _check_positional(func: Callable[..., Any], args: tuple[Any, ...], limit: int | None) -> None:
@@ -363,7 +398,7 @@ def _visible_signature(func: Callable[..., Any],
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
             return signature, None
         raise ConfigurationError(
-            f"@{decorator}(provider_name={binding.provider_name!r}) injects {into!r}, but "
+            f"{binding.label} injects {into!r}, but "
             f"{name}() has no parameter {into!r} and no **kwargs: add a keyword-only "
             f"parameter (`*, {into}: str`) or pass into= the name of the one to fill")
     if target.kind is not inspect.Parameter.KEYWORD_ONLY and (

@@ -270,7 +270,7 @@ class AgentCoreAuth(httpx.Auth):
                 # A concurrent refusal's refetch already brought this value back.
                 remaining = backoff.record(secret)
             if remaining is not None:
-                logger.debug("HTTP %s with provider %r's credential, which the source returned "
+                logger.debug("HTTP %s with provider %s's credential, which the source returned "
                              "again after a refusal; not asking it again for %.1f s",
                              response.status_code, name, remaining)
                 return
@@ -278,20 +278,20 @@ class AgentCoreAuth(httpx.Auth):
             backoff.note_refusal(secret)
             resolver.invalidate(secret)
             if not replayable:
-                logger.info("HTTP %s with provider %r's credential; the request body cannot "
+                logger.info("HTTP %s with provider %s's credential; the request body cannot "
                             "be replayed, so the response is returned", response.status_code,
                             name)
                 return
             fresh = yield _RESOLVE
             if fresh == secret:
                 window = resolver._backoff.record(fresh)
-                logger.warning("HTTP %s with provider %r's credential, and the source still "
+                logger.warning("HTTP %s with provider %s's credential, and the source still "
                                "returns the refused value; not resending, and further refusals "
                                "are returned for %.1f s without asking it again",
                                response.status_code, name, window)
                 return
             resolver._backoff.clear(fresh)
-            logger.info("HTTP %s with provider %r's credential; resending once with a "
+            logger.info("HTTP %s with provider %s's credential; resending once with a "
                         "refetched one", response.status_code, name)
             guard.attach(request, use_async=use_async)
             responses.append((yield self.apply(request, fresh)))
@@ -336,7 +336,7 @@ class AgentCoreAuth(httpx.Auth):
         elsewhere = [hop for r in responses for hop in r.history[1:] + [r]
                      if r.history and not allowed(guard.bound, hop.request.url)]
         if elsewhere and not guard.seen:
-            logger.warning("provider %r's credential may have followed a redirect to another "
+            logger.warning("provider %s's credential may have followed a redirect to another "
                            "origin: this transport does not run httpx's trace extension, so it "
                            "could not be removed; use follow_redirects=False",
                            self.request.provider_name)

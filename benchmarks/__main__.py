@@ -53,8 +53,10 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "rotation": (_module("rotation"), True),
     "httpx_overhead": (_module("httpx_overhead"), True),
     "fleet": (_module("fleet"), True),
+    "iam_access_token": (_module("iam_access_token"), True),
     "redaction": (_redaction, False),
     "log_redaction": (_log_redaction, False),
+    "stream_chunks": (_module("stream_chunks"), False),
     "memory": (_module("memory"), False),
 }
 

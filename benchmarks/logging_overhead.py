@@ -57,6 +57,14 @@ def _cases(logger: logging.Logger, value: str) -> dict[str, Callable[[], None]]:
     def with_args() -> None:
         info("GET %s -> %d in %.1f ms", "/v1/forecast?city=Paris", 200, 12.5)
 
+    counter = iter(range(10**12))
+
+    def with_four_args() -> None:
+        # The record: arguments that change per call (no clean-text cache hit).
+        i = next(counter)
+        info("request %d handled for user %s in %.2f ms path=%s", i, "alice", i / 7,
+             "/v1/forecast")
+
     def with_extra() -> None:
         info("request done", extra={"route": "/v1/forecast", "status": 200})
 
@@ -66,6 +74,7 @@ def _cases(logger: logging.Logger, value: str) -> dict[str, Callable[[], None]]:
     return {
         "record, no value, no args": no_args,
         "record, no value, 3 %-args": with_args,
+        "record, no value, 4 varying %-args": with_four_args,
         "record, no value, 2 extra= fields": with_extra,
         "record holding a value (redacted)": with_value,
     }

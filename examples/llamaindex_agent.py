@@ -107,25 +107,15 @@ def run_offline() -> int:
     from agentcore_auth_llamaindex.testing import ScriptedLLM, call
 
     from agentcore_auth.testing import LocalAgentCore
+    from agentcore_auth.testing.scenarios import example_setup
 
     return_url = "https://app.example.com/oauth/return"
     with LocalAgentCore() as env:
-        key = "sk-example-" + os.urandom(8).hex()
-        arn = env.create_secret(env.unique_name("weather"), {"key": key})
-        control = env.client("bedrock-agentcore-control")
-        control.create_api_key_credential_provider(
-            name="weather", apiKeySecretSource="EXTERNAL",
-            apiKeySecretConfig={"secretId": arn, "jsonKey": "key"})
-        client_id, client_secret = "files-app", "cs-" + os.urandom(8).hex()
-        env.register_oauth_client(client_id, client_secret)
-        control.create_oauth2_credential_provider(
-            name="files", credentialProviderVendor="CustomOauth2",
-            oauth2ProviderConfigInput={"customOauth2ProviderConfig": {
-                "oauthDiscovery": {"discoveryUrl": env.oauth_discovery_url},
-                "clientId": client_id, "clientSecret": client_secret}})
-        workload = env.create_workload(return_urls=[return_url])
-        resolver = CredentialResolver(AgentCoreIdentitySource(
-            client=env.client("bedrock-agentcore"), workload_name=workload))
+        # Providers "weather" (API key, EXTERNAL secret) and "files" (USER_FEDERATION on
+        # the emulator's IdP), a workload and a resolver: the examples' shared set-up.
+        offline = example_setup(env, return_url)
+        key, arn, client_secret = offline.key, offline.arn, offline.client_secret
+        resolver = offline.resolver
         sessions = ConsentSessions(resolver)
         tools = build_tools(resolver, sessions, weather="weather",
                             weather_url=env.protected_api(arn, "key"), files="files",

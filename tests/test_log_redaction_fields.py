@@ -212,3 +212,34 @@ def test_exc_text_without_exc_info(installed: Redactor) -> None:
         logger.handlers.clear()
     assert "remote failure" in out.getvalue() and "Traceback" in out.getvalue()
     assert_clean(out.getvalue())
+
+
+def test_formatters_reuse_the_hooks_formatting_only_for_that_record() -> None:
+    """The clean text the hook formatted is reused by formatters of that record alone."""
+    from agentcore_auth._logging import _installed
+
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    logger = logging.getLogger("agentcore_auth.tests.reuse")
+    handler = Keep()
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    was = _installed()
+    install_log_redaction()
+    try:
+        for i in range(3):
+            logger.info("request %d for %s", i, "alice")
+        other = logging.LogRecord("n", logging.INFO, "p", 1, "x=%s", ("y",), None)
+        assert other.getMessage() == "x=y"
+        assert lines == [f"request {i} for alice" for i in range(3)]
+    finally:
+        logger.removeHandler(handler)
+        if not was:
+            uninstall_log_redaction()
+    if not was:
+        assert not hasattr(logging.LogRecord.getMessage, "_agentcore_get_message")

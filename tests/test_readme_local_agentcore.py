@@ -1,4 +1,4 @@
-"""Every snippet of the README section "Point your code at LocalAgentCore" runs as written."""
+"""Every snippet of the docs section "Point your code at LocalAgentCore" runs as written."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ SECTION = "## Point your code at LocalAgentCore"
 
 
 def snippets() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
     start = text.index(SECTION)
     end = text.find("\n## ", start + len(SECTION))
     section = text[start:end if end != -1 else None]
@@ -38,7 +38,7 @@ def test_snippet_runs(index: int) -> None:
     """The wiring and helpers snippets run in-process (os.environ restored afterwards)."""
     saved = dict(os.environ)
     try:
-        code = compile(snippets()[index], f"README.md snippet {index}", "exec")
+        code = compile(snippets()[index], f"docs/testing.md snippet {index}", "exec")
         exec(code, {"__name__": "readme"})  # noqa: S102
     finally:
         os.environ.clear()

@@ -216,7 +216,7 @@ def exercise_decorators(world: World) -> None:
 
     @requires_api_key(provider_name=world.key_provider, resolver=resolver)
     def computed_tool(*, api_key: str) -> None:
-        Port.model_validate({"port": api_key})  # a message computed from input_value
+        Port.model_validate({"port": str(api_key)})  # input_value of a plain copy
 
     @requires_access_token(provider_name=world.oauth_provider, scopes=["read"], auth_flow="M2M",
                            resolver=resolver)

@@ -200,7 +200,8 @@ async def test_computed_message_exception_fails_closed(
     """A ValidationError quoting the key leaves as a RedactedError with nothing chained."""
 
     def validate(api_key: str) -> None:
-        Config.model_validate({"port": api_key})  # input_value='sk-...' in its text
+        # A plain copy (the injected value's own repr is masked): input_value='sk-...'
+        Config.model_validate({"port": str(api_key)})
 
     deco = requires_api_key(provider_name="weather", resolver=resolver)
 
@@ -269,7 +270,7 @@ def test_library_error_keeps_its_type_and_loses_a_leaking_cause(
     @requires_api_key(provider_name="weather", resolver=resolver)
     def tool(*, api_key: str) -> None:
         try:
-            Config.model_validate({"port": api_key})
+            Config.model_validate({"port": str(api_key)})  # a plain copy, repr not masked
         except pydantic.ValidationError as exc:
             raise CredentialRejectedError("the API refused the key",
                                           provider_name="other") from exc

@@ -19,6 +19,8 @@ __all__ = ["ENCRYPTION_CONTEXT", "KeyUnavailableError", "KmsKeys", "LocalKeys"]
 
 #: Bound to every wrapped fleet key: KMS refuses to decrypt it for any other purpose.
 ENCRYPTION_CONTEXT = {"purpose": "agentcore-auth-fleet-cache"}
+"""The KMS encryption context of the fleet's data key: grant ``kms:GenerateDataKey`` and
+``kms:Decrypt`` on the condition ``kms:EncryptionContext:purpose`` equals this value."""
 
 
 class KeyUnavailableError(Exception):

@@ -192,7 +192,8 @@ class AgentCoreIdentitySource:
                 provider_name=provider_name,
                 source=SOURCE,
                 what=f"{operation} for {subject}",
-                hints=lambda code: _hint(code, operation, provider_name, workload),
+                hints=lambda code: _hint(code, operation, provider_name, workload,
+                                         self._region_or_none()),
             ) from exc
 
     def _workload_token(
@@ -256,6 +257,12 @@ class AgentCoreIdentitySource:
             )
         return str(response["workloadAccessToken"])
 
+    def _region_or_none(self) -> str | None:
+        try:
+            return self.region
+        except Exception:  # no Region configured: the error says so elsewhere
+            return None
+
     def _forget_workload_token(self, identity: Identity | None) -> None:
         key = (identity.user_key() if identity else None) or ""
         with self._lock:
@@ -267,18 +274,25 @@ def _error_code(exc: BaseException | None) -> str:
     return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
 
 
-def _hint(code: str, operation: str, provider_name: str, workload: str | None) -> str | None:
+def _hint(
+    code: str, operation: str, provider_name: str, workload: str | None, region: str | None = None
+) -> str | None:
     if code in ("AccessDeniedException", "AccessDenied"):
         return _PERMISSION_HINT.format(op=operation, provider=provider_name)
     if code == "ResourceNotFoundException":
+        where = (
+            f"Region {region} was searched: if it lives in another Region, fix the Region "
+            "(region=, --region, AWS_REGION). " if region else ""
+        )
+        flag = f" --region {region}" if region else ""
         if workload:
             return (
-                f"Create the workload identity: aws bedrock-agentcore-control "
-                f"create-workload-identity --name {workload}, or fix workload_name="
+                f"{where}Otherwise create the workload identity: aws bedrock-agentcore-control "
+                f"create-workload-identity --name {workload}{flag}, or fix workload_name="
             )
         return (
-            f"Check the name, or create it: agentcore-auth providers create-api-key "
-            f"--name {provider_name} ... (or create-oauth2), in this Region"
+            f"{where}Otherwise check the name, or create it: agentcore-auth providers "
+            f"create-api-key --name {provider_name}{flag} ... (or create-oauth2)"
         )
     if code == "UnauthorizedException":
         return (

@@ -33,11 +33,31 @@ _LAZY = {
 }
 
 
+#: What the emulator runs on: the ``testing`` extra.
+_EXTRA_MODULES = frozenset({"moto", "flask", "flask_cors", "werkzeug"})
+
+
+def missing_extra_hint(exc: ModuleNotFoundError) -> str | None:
+    """The install hint when ``exc`` is a module of the ``testing`` extra, else None."""
+    if (exc.name or "").split(".")[0] not in _EXTRA_MODULES:
+        return None
+    return (f"the local emulator needs the testing extra (no module named {exc.name!r}): "
+            "pip install 'agentcore-auth[testing]', or from a checkout "
+            "pip install -e '.[testing]'")
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        try:
+            module = importlib.import_module(_LAZY[name], __name__)
+        except ModuleNotFoundError as exc:
+            hint = missing_extra_hint(exc)
+            if hint is None:
+                raise
+            raise ModuleNotFoundError(hint, name=exc.name) from exc
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,14 +21,18 @@ import time
 from typing import Any
 
 from ._api import ProtectedApi
+from ._broker import BrokerService
+from ._broker_helpers import BrokerHelpers
+from ._events import SecretEvents
 from ._front import AwsFront
 from ._helpers import ProviderHelpers
 from ._identity import IdentityService, Regions
 from ._isolation import PROFILE, AwsFiles
 from ._oauth import OAuthServer
-from ._secrets import SERVICE_PRINCIPAL, SecretAccess
+from ._secrets import BROKER_PRINCIPAL, SERVICE_PRINCIPAL, SecretAccess
 from ._server import MotoServer
 from ._state import Counters, Faults, Settings, Store
+from ._sts import WebIdentityFederation
 from ._trust import TrustedIssuers
 
 __all__ = ["DEFAULT_RETURN_URL", "DEFAULT_WORKLOAD", "GRANT_SERVICE", "LocalAgentCore"]
@@ -44,12 +48,15 @@ DEFAULT_WORKLOAD = "local-agent"
 DEFAULT_RETURN_URL = "http://localhost:8081/oauth2/callback"
 """The OAuth2 return URL the default workload identity allows (USER_FEDERATION)."""
 
-_AWS_SERVICES = ("secretsmanager", "kms", "sts")
+_AWS_SERVICES = ("secretsmanager", "kms", "sts", "iam", "credentialbroker",
+                 "credentialbroker-control", "sqs", "events")
 """The AWS services served at :attr:`LocalAgentCore.aws_endpoint_url` (the front of moto).
 
 A service the emulator grows is added here, and routed in the front (``_front.py``):
 :meth:`~._front.AwsFront.route` for an operation moto lacks, ``route_service`` for a
-service moto lacks, ``observe`` to react to an operation moto served.
+service moto lacks, ``observe`` to react to an operation moto served. SQS and
+EventBridge are moto's; Secrets Manager's writes put their events on the default bus
+(``_events.py``).
 """
 _ACCOUNT_ID = "123456789012"  # moto's default account
 _live = 0
@@ -66,8 +73,14 @@ def endpoint_variable(service_name: str) -> str:
     return "AWS_ENDPOINT_URL_" + re.sub(r"[\s-]+", "_", service_id).upper()
 
 
-class LocalAgentCore(ProviderHelpers):
-    """AgentCore Identity, Secrets Manager, KMS, STS, an OAuth2 server and a protected API.
+class LocalAgentCore(ProviderHelpers, BrokerHelpers):
+    """AgentCore Identity, Secrets Manager, KMS, STS, IAM, SQS, EventBridge, CredentialBroker,
+    an OAuth2 server and a protected API.
+
+    Every write to a secret (``PutSecretValue``, ``UpdateSecret``, ``RotateSecret``,
+    ``UpdateSecretVersionStage``, :meth:`rotate_secret`) puts its CloudTrail-shaped
+    ``aws.secretsmanager`` event on the account's default event bus, so an EventBridge
+    rule with an SQS target delivers it (see :class:`agentcore_auth.RotationWatcher`).
 
     Everything listens on 127.0.0.1 on free ports. Use it as a context manager, or
     call :meth:`start` and :meth:`stop`.
@@ -126,7 +139,14 @@ class LocalAgentCore(ProviderHelpers):
         if self._started:
             return self
         began = time.perf_counter()
-        self._moto = MotoServer()
+        try:
+            self._moto = MotoServer()
+        except ModuleNotFoundError as exc:
+            from . import missing_extra_hint
+
+            if (hint := missing_extra_hint(exc)) is None:
+                raise
+            raise ModuleNotFoundError(hint, name=exc.name) from exc
         with _live_lock:
             if _live == 0:
                 self._moto.reset()
@@ -134,12 +154,21 @@ class LocalAgentCore(ProviderHelpers):
         try:
             self.regions = Regions(self._moto.url, self.account_id, self.region)
             self.front = AwsFront(self._moto.url, self.region, self.account_id)
+            #: STS GetWebIdentityToken and IAM outbound web identity federation (``_sts.py``).
+            self.web_identity = WebIdentityFederation(self.front, self.counters, self.faults)
+            self.secret_events = SecretEvents(
+                lambda account, region: self.regions.access(region).client("events", account))
+            self.secret_events.install(self.front)
             self.oauth = OAuthServer(self.counters, self.faults, self._token_lifetime)
             self._api = ProtectedApi(self.counters, self.faults, self._owner_read, self.oauth)
             self.trusted_issuers = TrustedIssuers(self.oauth.issuer, self.oauth.verify_user_token)
             self._identity = IdentityService(self.regions, self.oauth, self.counters,
                                              self.faults, self._workload_token_lifetime,
                                              self.trusted_issuers, self.settings)
+            self.broker = BrokerService(self.regions, self.oauth, self.counters, self.faults,
+                                        self.settings)
+            # both planes sign as credentialbroker; the broker tells them apart by path
+            self.front.route_service("credentialbroker", self.broker.handle)
             self._files = AwsFiles(self.region)
             if self.workload_name:
                 self.create_workload(self.workload_name, self.return_urls)
@@ -160,7 +189,7 @@ class LocalAgentCore(ProviderHelpers):
         if not self._started:
             return
         self._started = False
-        for server in ("_identity", "_api", "oauth", "front"):
+        for server in ("_identity", "_api", "oauth", "web_identity", "front"):
             if server in self.__dict__:
                 getattr(self, server).stop()
         if "_files" in self.__dict__:
@@ -396,7 +425,8 @@ class LocalAgentCore(ProviderHelpers):
             value: a dict (stored as JSON), a string or bytes (SecretBinary).
             kms_key_id: a KMS key to encrypt it with (default: the AWS managed key).
             policy: a resource policy (dict or JSON); by default one granting
-                ``bedrock-agentcore.amazonaws.com`` ``secretsmanager:GetSecretValue``;
+                ``bedrock-agentcore.amazonaws.com`` and ``credentialbroker.amazonaws.com``
+                ``secretsmanager:GetSecretValue``;
                 ``None`` for no policy.
             account_id: create it in another account (same Region).
         """
@@ -412,7 +442,7 @@ class LocalAgentCore(ProviderHelpers):
         if policy == GRANT_SERVICE:
             policy = {"Version": "2012-10-17", "Statement": [{
                 "Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
-                "Principal": {"Service": SERVICE_PRINCIPAL},
+                "Principal": {"Service": [SERVICE_PRINCIPAL, BROKER_PRINCIPAL]},
                 "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
         if policy is not None:
             text = policy if isinstance(policy, str) else json.dumps(policy)

@@ -11,7 +11,10 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
   ``retry_interval``, ``slow`` (seconds each source fetch waits);
 - ``get``: ``provider``: resolve an API key; the reply has its fingerprint;
 - ``call``: ``provider``, ``url``, ``n`` (or ``seconds``), ``pause``: call the protected
-  API through a ``requires_api_key`` tool; the reply counts statuses and 401s;
+  API through a ``requires_api_key`` tool; the reply counts statuses and 401s, and lists
+  ``changes``: ``[time.time(), fingerprint]`` of each first request with another value;
+- ``watch``: ``queue_url`` (None: stop watching), ``wait``: a
+  :class:`~agentcore_auth.RotationWatcher` on the resolver; the reply has its stats;
 - ``stats``: the resolver's and the shared tier's counters;
 - ``quit``.
 """
@@ -133,6 +136,7 @@ class _Worker:
     def __init__(self) -> None:
         self.resolver: Any = None
         self.shared: Any = None
+        self.watcher: Any = None
 
     def setup(self, args: dict[str, Any]) -> dict[str, Any]:
         from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
@@ -162,6 +166,9 @@ class _Worker:
         return {"pid": os.getpid()}
 
     def close(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         if self.resolver is not None:
             self.resolver.close()
         if self.shared is not None:
@@ -176,16 +183,20 @@ class _Worker:
     def call(self, args: dict[str, Any]) -> dict[str, Any]:
         import httpx
 
-        from agentcore_auth import CredentialRejectedError, requires_api_key
+        from agentcore_auth import CredentialRejectedError, Secret, requires_api_key
 
         statuses: dict[str, int] = {}
         met_401 = 0
         failures = 0
+        changes: list[tuple[float, str]] = []
         with httpx.Client(timeout=30.0) as client:
 
             @requires_api_key(provider_name=args["provider"], resolver=self.resolver)
             def tool(attempts: list[int], *, api_key: str) -> int:
                 attempts.append(1)
+                fingerprint = Secret(api_key).fingerprint
+                if not changes or changes[-1][1] != fingerprint:
+                    changes.append((time.time(), fingerprint))
                 response = client.get(args["url"], headers={"x-api-key": api_key})
                 return response.raise_for_status().status_code
 
@@ -206,7 +217,23 @@ class _Worker:
                 statuses[status] = statuses.get(status, 0) + 1
                 if args.get("pause"):
                     time.sleep(float(args["pause"]))
-        return {"statuses": statuses, "met_401": met_401, "failures": failures, "calls": count}
+        return {"statuses": statuses, "met_401": met_401, "failures": failures, "calls": count,
+                "changes": changes}
+
+    def watch(self, args: dict[str, Any]) -> dict[str, Any]:
+        from agentcore_auth import RotationWatcher
+
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if args.get("queue_url"):
+            self.watcher = RotationWatcher(self.resolver, queue_url=args["queue_url"],
+                                           wait_time_seconds=int(args.get("wait", 1))).start()
+            deadline = time.monotonic() + 30
+            while not self.watcher.healthy and time.monotonic() < deadline:
+                time.sleep(0.01)
+        return {"watcher": None if self.watcher is None
+                else dataclasses.asdict(self.watcher.stats)}
 
     def stats(self, args: dict[str, Any]) -> dict[str, Any]:
         answer = {"resolver": dataclasses.asdict(self.resolver.stats)}

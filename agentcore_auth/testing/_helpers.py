@@ -8,7 +8,7 @@ import secrets
 import urllib.parse
 from typing import Any
 
-from ._secrets import SERVICE_PRINCIPAL
+from ._secrets import BROKER_PRINCIPAL, SERVICE_PRINCIPAL
 
 __all__ = ["ManualClock", "ProviderHelpers", "fake_aws_environ"]
 
@@ -107,12 +107,19 @@ class ProviderHelpers:
         env.register_oauth_client(client_id, client_secret)
 
     def rotate_secret(self, arn: str, value: dict[str, Any] | str) -> str:
-        """Put a new AWSCURRENT value into a secret; return the new version id."""
+        """Put a new AWSCURRENT value into a secret; return the new version id.
+
+        Like any write, it puts the ``PutSecretValue`` event on the account's default
+        event bus (what a rule routes to a :class:`~agentcore_auth.RotationWatcher`'s queue).
+        """
         env: Any = self
         account = arn.split(":")[4] if arn.startswith("arn:") else None
         text = value if isinstance(value, str) else json.dumps(value)
         response = env.access.client("secretsmanager", account).put_secret_value(
             SecretId=arn, SecretString=text)
+        env.secret_events.api_call("PutSecretValue", account=account or env.account_id,
+                                   region=env.region, parameters={"SecretId": arn},
+                                   response=response)
         return str(response["VersionId"])
 
     def create_kms_key(self, *, grant_service: bool = True, account_id: str | None = None) -> str:
@@ -125,7 +132,7 @@ class ProviderHelpers:
             "Resource": "*"}]
         if grant_service:
             statements.append({"Sid": "AllowAgentCoreIdentity", "Effect": "Allow",
-                               "Principal": {"Service": SERVICE_PRINCIPAL},
+                               "Principal": {"Service": [SERVICE_PRINCIPAL, BROKER_PRINCIPAL]},
                                "Action": "kms:Decrypt", "Resource": "*"})
         kms = env.access.client("kms", account)
         policy = json.dumps({"Version": "2012-10-17", "Statement": statements})
@@ -155,31 +162,46 @@ class ProviderHelpers:
             response = data.get_workload_access_token(workloadName=workload)
         return str(response["workloadAccessToken"])
 
+    def authorize_in_browser(self, authorization_url: str, *,
+                             user_id: str | None = None) -> Any:
+        """Play only the user's browser in a USER_FEDERATION consent; return the app's answer.
+
+        Follows the emulator's and the local IdP's redirects (the user signs in and
+        consents: as ``user_id`` when given, else as the user the session was started
+        for), then requests the application's return URL, ``?session_id=`` included,
+        as a browser landing there would, and returns that response (an
+        ``httpx.Response``; ``response.url`` is where the browser landed). It does
+        **not** call ``CompleteResourceTokenAuth``: completing the session is the
+        application's return-URL handler's job, so a test using this helper fails when
+        the application forgets it. :meth:`complete_consent` plays the browser *and*
+        the application's half, for tests that are not about the application.
+
+        Raises:
+            httpx.HTTPError: nothing listens at the return URL (as a browser would show).
+        """
+        import httpx
+
+        landed, last = self._browse(authorization_url, login_hint=user_id)
+        if landed is None:
+            return last  # no return URL: the browser stays on the emulator's own page
+        with httpx.Client(timeout=10.0) as http:
+            return http.get(landed)
+
     def complete_consent(self, authorization_url: str, *, user_id: str | None = None,
                          user_token: str | None = None) -> str:
         """Consent as the user's browser would, then call CompleteResourceTokenAuth.
 
         Follows the redirects from the local IdP through the emulator's callback up to
         the app's return URL (not fetched), then completes the session for ``user_id``
-        or ``user_token`` (default: the user the session was started for).
+        or ``user_token`` (default: the user the session was started for), playing the
+        application's return-URL handler too. To test an application's own handler, use
+        :meth:`authorize_in_browser`, which stops at the browser's half.
 
         Returns:
             The session URI, to pass to ``GetResourceOauth2Token(sessionUri=...)``.
         """
         env: Any = self
-        import httpx
-
-        ours = (env.oauth.issuer, env.endpoint_url)
-        url = authorization_url
-        with httpx.Client(timeout=10.0) as http:
-            for _ in range(10):
-                response = http.get(url)
-                if not response.is_redirect:
-                    response.raise_for_status()
-                    break
-                url = urllib.parse.urljoin(url, response.headers["location"])
-                if not url.startswith(ours):
-                    break  # the application's return URL: the browser would land there
+        self._browse(authorization_url)
         session_uri, region, started_by = env._session_of(authorization_url)
         if user_token is not None:
             identifier = {"userToken": user_token}
@@ -191,6 +213,34 @@ class ProviderHelpers:
                 else env.client("bedrock-agentcore", region_name=region))
         data.complete_resource_token_auth(userIdentifier=identifier, sessionUri=session_uri)
         return str(session_uri)
+
+    def _browse(self, authorization_url: str, *,
+                login_hint: str | None = None) -> tuple[str | None, Any]:
+        """Follow the emulator's and the IdP's redirects up to the app's return URL.
+
+        Returns (the return URL the browser is sent to, or None when the flow ended on
+        the emulator's own page; the last response the emulator or the IdP gave).
+        """
+        env: Any = self
+        import httpx
+
+        ours = (env.oauth.issuer, env.endpoint_url)
+        url = authorization_url
+        with httpx.Client(timeout=10.0) as http:
+            for _ in range(10):
+                if login_hint is not None and url.startswith(env.oauth.issuer):
+                    parts = urllib.parse.urlsplit(url)
+                    query = dict(urllib.parse.parse_qsl(parts.query))
+                    query["login_hint"] = login_hint
+                    url = parts._replace(query=urllib.parse.urlencode(query)).geturl()
+                response = http.get(url)
+                if not response.is_redirect:
+                    response.raise_for_status()
+                    return None, response
+                url = urllib.parse.urljoin(url, response.headers["location"])
+                if not url.startswith(ours):
+                    return url, response  # the app's return URL: the browser lands there
+        raise RuntimeError(f"more than 10 redirects from {authorization_url!r}")
 
     def _session_of(self, authorization_url: str) -> tuple[str, str, str | tuple[str, str]]:
         """(session URI, Region, who started it) of a consent session's authorization URL.

@@ -26,16 +26,22 @@ from agentcore_auth._policy import PolicyDecision, evaluate_policy
 
 from ._wire import ServiceError, validation
 
-__all__ = ["SERVICE_PRINCIPAL", "SecretAccess"]
+__all__ = ["BROKER_PRINCIPAL", "SERVICE_PRINCIPAL", "SecretAccess"]
 
 logger = logging.getLogger("agentcore_auth.testing")
 
 SERVICE_PRINCIPAL = "bedrock-agentcore.amazonaws.com"
+"""The service principal a referenced secret's resource policy and key policy must allow."""
+#: The principal the emulated AWS IAM CredentialBroker reads referenced secrets as (the
+#: service models name none; this follows the ``<endpoint prefix>.amazonaws.com`` convention).
+BROKER_PRINCIPAL = "credentialbroker.amazonaws.com"
+_SERVICE_NAMES = {SERVICE_PRINCIPAL: "AgentCore Identity",
+                  BROKER_PRINCIPAL: "AWS IAM CredentialBroker"}
 _AWS_MANAGED_SM_KEY = "alias/aws/secretsmanager"
 
 
-def _grant_hint(action: str) -> str:
-    statement = {"Effect": "Allow", "Principal": {"Service": SERVICE_PRINCIPAL},
+def _grant_hint(action: str, principal: str = SERVICE_PRINCIPAL) -> str:
+    statement = {"Effect": "Allow", "Principal": {"Service": principal},
                  "Action": action, "Resource": "*"}
     return json.dumps(statement)
 
@@ -129,12 +135,14 @@ class SecretAccess:
 
     # --- MANAGED secrets, owned by the service -------------------------------------------
 
-    def create_managed(self, kind: str, name: str, json_key: str, value: str) -> str:
+    def create_managed(self, kind: str, name: str, json_key: str, value: str, *,
+                       prefix: str = "bedrock-agentcore-identity!default",
+                       service: str = "AgentCore Identity") -> str:
         """Store ``value`` in a new service-owned secret; return its ARN."""
         sm = self.client("secretsmanager")
-        secret_name = f"bedrock-agentcore-identity!default/{kind}/{name}"
+        secret_name = f"{prefix}/{kind}/{name}"
         args = {"SecretString": json.dumps({json_key: value}),
-                "Description": f"Managed by the local AgentCore Identity emulator: {kind} {name}"}
+                "Description": f"Managed by the local {service} emulator: {kind} {name}"}
         try:
             response = sm.create_secret(Name=secret_name, **args)
         except Exception as exc:
@@ -173,24 +181,29 @@ class SecretAccess:
             raise validation(f"{field}.secretId", f"{field}.secretId: {exc}") from None
         return ref
 
-    def read_external(self, secret_arn: str, json_key: str) -> str:
-        """Read the value under ``json_key`` of a referenced secret, as the service would."""
+    def read_external(self, secret_arn: str, json_key: str, *,
+                      principal: str = SERVICE_PRINCIPAL) -> str:
+        """Read the value under ``json_key`` of a referenced secret, as the service would.
+
+        ``principal`` is the service principal the policies must allow (AgentCore
+        Identity's by default, ``BROKER_PRINCIPAL`` for the CredentialBroker).
+        """
         account = parse_arn(secret_arn).account
         sm = self.client("secretsmanager", account)
         described = self._describe(sm, secret_arn)
-        self._check_secret_policy(sm, secret_arn)
+        self._check_secret_policy(sm, secret_arn, principal)
         kms_key = described.get("KmsKeyId")
         cross_account = bool(account) and account != self.account_id
         if kms_key and kms_key != _AWS_MANAGED_SM_KEY:
-            self._check_kms_key(str(kms_key), account, secret_arn, cross_account)
+            self._check_kms_key(str(kms_key), account, secret_arn, cross_account, principal)
         elif cross_account:
-            raise _aws_managed_key_denied(secret_arn, _AWS_MANAGED_SM_KEY)
+            raise _aws_managed_key_denied(secret_arn, _AWS_MANAGED_SM_KEY, principal)
         try:
             response = sm.get_secret_value(SecretId=secret_arn)
         except Exception as exc:
             raise ServiceError("InternalServerException",
                                f"could not read secret {secret_arn}: {_code(exc)}") from None
-        return _value_at(response, secret_arn, json_key)
+        return _value_at(response, secret_arn, json_key, _SERVICE_NAMES[principal])
 
     @staticmethod
     def _describe(sm: Any, arn: str) -> dict[str, Any]:
@@ -213,13 +226,14 @@ class SecretAccess:
             )
         return described
 
-    def _check_secret_policy(self, sm: Any, arn: str) -> None:
+    def _check_secret_policy(self, sm: Any, arn: str, principal: str = SERVICE_PRINCIPAL) -> None:
         policy = sm.get_resource_policy(SecretId=arn).get("ResourcePolicy")
         self._judge(policy, "secretsmanager:GetSecretValue", arn, "secret's resource policy",
-                    "aws secretsmanager put-resource-policy --secret-id " + arn)
+                    "aws secretsmanager put-resource-policy --secret-id " + arn,
+                    principal=principal)
 
     def _check_kms_key(self, key_id: str, account: str, secret_arn: str,
-                       cross_account: bool = False) -> None:
+                       cross_account: bool = False, principal: str = SERVICE_PRINCIPAL) -> None:
         if key_id.startswith("arn:"):
             account = parse_arn(key_id).account or account
         kms = self.client("kms", account)
@@ -233,7 +247,8 @@ class SecretAccess:
             ) from None
         if meta.get("KeyManager") == "AWS":
             if cross_account:
-                raise _aws_managed_key_denied(secret_arn, str(meta.get("Arn") or key_id))
+                raise _aws_managed_key_denied(secret_arn, str(meta.get("Arn") or key_id),
+                                              principal)
             return
         key_arn = str(meta["Arn"])
         if meta.get("KeyState") != "Enabled":
@@ -245,13 +260,13 @@ class SecretAccess:
         policy = kms.get_key_policy(KeyId=key_arn, PolicyName="default").get("Policy")
         self._judge(policy, "kms:Decrypt", key_arn, f"key policy of KMS key {key_arn}",
                     f"aws kms put-key-policy --key-id {key_arn} --policy-name default",
-                    secret_arn=secret_arn)
+                    secret_arn=secret_arn, principal=principal)
 
     @staticmethod
     def _judge(policy: str | None, action: str, arn: str, what: str, command: str,
-               secret_arn: str | None = None) -> None:
+               secret_arn: str | None = None, principal: str = SERVICE_PRINCIPAL) -> None:
         try:
-            decision = evaluate_policy(policy, principal_service=SERVICE_PRINCIPAL,
+            decision = evaluate_policy(policy, principal_service=principal,
                                        action=action, resource=arn)
         except ConfigurationError as exc:
             raise ServiceError("AccessDeniedException",
@@ -264,19 +279,20 @@ class SecretAccess:
         used_by = f" (it encrypts secret {secret_arn})" if secret_arn else ""
         raise ServiceError(
             "AccessDeniedException",
-            f"AgentCore Identity ({SERVICE_PRINCIPAL}) is not allowed {action} on {arn}{used_by}: "
-            f"{_why(decision, policy, what)}. Fix: add the statement "
-            f"{_grant_hint(action)} to the {what} ({command})",
+            f"{_SERVICE_NAMES[principal]} ({principal}) is not allowed {action} on {arn}"
+            f"{used_by}: {_why(decision, policy, what)}. Fix: add the statement "
+            f"{_grant_hint(action, principal)} to the {what} ({command})",
         )
 
 
-def _aws_managed_key_denied(secret_arn: str, key: str) -> ServiceError:
+def _aws_managed_key_denied(secret_arn: str, key: str,
+                            principal: str = SERVICE_PRINCIPAL) -> ServiceError:
     return ServiceError(
         "AccessDeniedException",
         f"secret {secret_arn} is in another account and encrypted with the AWS managed key "
-        f"{key} (aws/secretsmanager), which cannot be used from another account, so AgentCore "
-        f"Identity ({SERVICE_PRINCIPAL}) cannot decrypt it. Fix: re-encrypt the secret with a "
-        "customer managed KMS key whose policy allows the service kms:Decrypt (aws "
+        f"{key} (aws/secretsmanager), which cannot be used from another account, so "
+        f"{_SERVICE_NAMES[principal]} ({principal}) cannot decrypt it. Fix: re-encrypt the "
+        "secret with a customer managed KMS key whose policy allows the service kms:Decrypt (aws "
         f"secretsmanager update-secret --secret-id {secret_arn} --kms-key-id <KEY_ARN>)",
     )
 
@@ -288,13 +304,14 @@ def _code(exc: Exception) -> str:
     return type(exc).__name__
 
 
-def _value_at(response: dict[str, Any], arn: str, json_key: str) -> str:
+def _value_at(response: dict[str, Any], arn: str, json_key: str,
+              service: str = "AgentCore Identity") -> str:
     text = response.get("SecretString")
     where = f"JSON key {json_key!r} of secret {arn}"
     if text is None:
         raise ServiceError(
             "ValidationException",
-            f"secret {arn} holds only SecretBinary; AgentCore Identity reads the {where} "
+            f"secret {arn} holds only SecretBinary; {service} reads the {where} "
             f'from a JSON SecretString such as {{"{json_key}": "..."}}',
         )
     try:

@@ -34,6 +34,8 @@ class Settings:
 
     consent_session_lifetime: float = 600.0
     """Seconds a USER_FEDERATION session (its authorization URL) stays usable."""
+    broker_settle_seconds: float = 0.2
+    """Seconds a CredentialBroker pool or provider stays CREATING/UPDATING/DELETING."""
 
 
 @dataclass(slots=True)

@@ -29,6 +29,12 @@ ERROR_STATUS = {
     "ConflictException": 409,
     "ThrottlingException": 429,
     "InternalServerException": 500,
+    # STS GetWebIdentityToken's own errors (query protocol; see _sts.py)
+    "OutboundWebIdentityFederationDisabledException": 403,
+    "SessionDurationEscalationException": 403,
+    "JWTPayloadSizeExceededException": 400,
+    "SignerNotConfiguredException": 404,
+    "RegionalSignerUnavailableException": 404,
 }
 
 

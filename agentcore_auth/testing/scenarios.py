@@ -3,6 +3,8 @@
 - :func:`api_key_scenario`: an EXTERNAL API key provider whose value lives in a
   Secrets Manager secret, a protected API accepting its current value (``echo=1``
   makes it echo the key, to test redaction), and a resolver.
+- :func:`example_setup`: what every framework example runs on offline: providers
+  ``weather`` (API key) and ``files`` (USER_FEDERATION), a workload, a resolver.
 - :func:`user_federation_scenario`: a USER_FEDERATION (CustomOauth2) provider on the
   emulator's IdP, a workload identity with a registered return URL, a
   bearer-protected API, and a resolver.
@@ -33,12 +35,15 @@ from ._env import LocalAgentCore
 __all__ = [
     "RETURN_URL",
     "ApiKeyScenario",
+    "ExampleSetup",
     "UserFederationScenario",
     "api_key_scenario",
+    "example_setup",
     "user_federation_scenario",
 ]
 
 RETURN_URL = "https://app.example.com/oauth/return"
+"""The return URL registered on :func:`user_federation_scenario`'s workload."""
 
 
 @dataclass
@@ -126,3 +131,50 @@ def user_federation_scenario(env: LocalAgentCore) -> Iterator[UserFederationScen
     workload = env.create_workload(return_urls=[RETURN_URL])
     with _resolver(env, workload) as resolver:
         yield UserFederationScenario(env, provider, workload, env.protected_oauth_api(), resolver)
+
+
+@dataclass
+class ExampleSetup:
+    """The examples' offline set-up: ``weather`` and ``files`` providers and a resolver.
+
+    ``key`` and ``client_secret`` are the values to look for in what a model or a
+    trace saw; ``arn`` is the weather secret (``env.protected_api(arn, "key")`` is its
+    API); ``workload`` allows ``return_url``.
+    """
+
+    key: str
+    arn: str
+    client_secret: str
+    workload: str
+    resolver: CredentialResolver
+    return_url: str = RETURN_URL
+
+
+def example_setup(env: LocalAgentCore, return_url: str = RETURN_URL) -> ExampleSetup:
+    """Providers ``weather`` (an EXTERNAL API key) and ``files`` (USER_FEDERATION on the
+    emulator's IdP), a workload allowing ``return_url``, and a resolver over them.
+
+    The framework examples share it, so each shows only its framework's code::
+
+        with LocalAgentCore() as env:
+            offline = example_setup(env)
+            resolver = offline.resolver
+    """
+    key = "sk-example-" + secrets.token_hex(8)
+    arn = env.create_secret(env.unique_name("weather"), {"key": key})
+    control = env.client("bedrock-agentcore-control")
+    control.create_api_key_credential_provider(
+        name="weather", apiKeySecretSource="EXTERNAL",
+        apiKeySecretConfig={"secretId": arn, "jsonKey": "key"})
+    client_id, client_secret = "files-app", "cs-" + secrets.token_hex(8)
+    env.register_oauth_client(client_id, client_secret)
+    control.create_oauth2_credential_provider(
+        name="files", credentialProviderVendor="CustomOauth2",
+        oauth2ProviderConfigInput={"customOauth2ProviderConfig": {
+            "oauthDiscovery": {"discoveryUrl": env.oauth_discovery_url},
+            "clientId": client_id, "clientSecret": client_secret}})
+    workload = env.create_workload(return_urls=[return_url])
+    source = AgentCoreIdentitySource(client=env.client("bedrock-agentcore"),
+                                     workload_name=workload)
+    return ExampleSetup(key, arn, client_secret, workload, CredentialResolver(source),
+                        return_url)

@@ -33,6 +33,7 @@ from agentcore_auth import (
     CredentialResolver,
     Redactor,
     Secret,
+    StreamScrubber,
     default_redactor,
 )
 from agentcore_auth.integration import (
@@ -147,16 +148,23 @@ class AgentCoreAuthPlugin(Plugin):
         return ctx.replace(messages=scrub_result(ctx.messages, self._redactor),
                            system_prompt=scrub_result(ctx.system_prompt, self._redactor))
 
-    def _scrub_stream_event(self, event: TypedEvent) -> TypedEvent:
-        """Scrub a streamed item (``{"tool_stream_event": {"data": ...}}``) in place.
+    def _scrub_stream_event(self, event: TypedEvent,
+                            stream: StreamScrubber) -> list[TypedEvent]:
+        """The events to pass on for a streamed item (``{"tool_stream_event": {"data": ...}}``).
 
-        Decorated tools already yield scrubbed items; this covers any other tool.
+        Decorated tools already yield scrubbed items; this covers any other tool, with
+        the core's :class:`StreamScrubber` so a value split across items is caught
+        (a held tail comes out with the next item, or at the end via ``stream.finish``).
         The event is matched by its payload, as ``ToolStreamEvent`` is not public.
         """
         payload = event.get("tool_stream_event")
-        if isinstance(payload, dict) and "data" in payload:
-            payload["data"] = scrub_result(payload["data"], self._redactor)
-        return event
+        if not isinstance(payload, dict) or "data" not in payload:
+            return [event]
+        pieces = stream.push(payload["data"])
+        if not pieces:
+            return []
+        *first, payload["data"] = pieces
+        return [*(_restream(event, piece) for piece in first), event]
 
     def _after_tool_call(self, event: AfterToolCallEvent) -> None:
         """Scrub the result; retry a call whose credential was refused."""
@@ -184,6 +192,7 @@ class AgentCoreAuthPlugin(Plugin):
         identity = identity_from(ctx.invocation_state, keys=self._keys, prefer=self._prefer)
         events = next_fn(ctx)
         result: ToolResultEvent | None = None
+        stream, last = StreamScrubber(self._redactor), None
         try:
             while True:
                 # Set around each step only: the tool's code runs inside these awaits (and
@@ -197,9 +206,14 @@ class AgentCoreAuthPlugin(Plugin):
                 if isinstance(event, ToolResultEvent):
                     result = event  # held back: it may become an interrupt
                 else:
-                    yield self._scrub_stream_event(event)
+                    for out in self._scrub_stream_event(event, stream):
+                        last = out
+                        yield out
         finally:
             await events.aclose()
+        tail = stream.finish()
+        if tail and last is not None:  # the held tail, as one more stream event
+            yield _restream(last, tail[0])
         pending = find_exception(result.exception, AuthorizationRequiredError) if result else None
         if result is None or pending is None:
             if result is not None:
@@ -246,6 +260,12 @@ class AgentCoreAuthPlugin(Plugin):
                                 user_token: str | Secret | None = None) -> None:
         """Async twin of :meth:`complete_consent` (the boto3 call runs in a thread)."""
         await self.sessions.acomplete(session_uri, user_id=user_id, user_token=user_token)
+
+
+def _restream(event: TypedEvent, data: Any) -> TypedEvent:
+    """A stream event like ``event`` (a ``ToolStreamEvent``) carrying ``data``."""
+    made: TypedEvent = type(event)(event["tool_stream_event"].get("tool_use"), data)  # type: ignore[call-arg]
+    return made
 
 
 def _error(ctx: ExecuteToolContext, text: str) -> ToolResult:

@@ -109,6 +109,35 @@ def test_streamed_items_are_scrubbed_for_stream_consumers(weather: Any) -> None:
         assert leaked is (plugin is None)
 
 
+def test_a_key_split_across_streamed_items_is_scrubbed(weather: Any) -> None:
+    """A plain tool streaming the key in 16-char pieces: joined, the events hold no key."""
+    resolver = weather.resolver
+
+    @tool
+    async def relay(city: str) -> Any:
+        """Relays an API reply in chunks."""
+        text = f"echo: {(await resolver.aget_api_key(weather.provider)).reveal()} for {city}"
+        for i in range(0, len(text), 16):
+            yield text[i:i + 16]
+        yield "end"
+
+    for plugin in (None, AgentCoreAuthPlugin()):
+        model = ScriptedModel([Call("relay", {"city": "Paris"})])
+        agent = Agent(model=model, tools=[relay], plugins=[plugin] if plugin else [],
+                      callback_handler=None)
+
+        async def consume(agent: Agent = agent) -> list[Any]:
+            return [event async for event in agent.stream_async("go")]
+
+        data = [e["tool_stream_event"]["data"] for e in asyncio.run(consume())
+                if "tool_stream_event" in e]
+        joined = "".join(d for d in data if isinstance(d, str))
+        assert "echo: " in joined and "Paris" in joined
+        # Each piece alone never holds the whole key: only the joined stream shows it.
+        assert not any(weather.key in d for d in data if isinstance(d, str))
+        assert (weather.key in joined) is (plugin is None)
+
+
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_exception_carrying_the_key_is_scrubbed(weather: Any, kind: str) -> None:
     """A plain tool raising with the key in its message: the model sees it redacted."""
