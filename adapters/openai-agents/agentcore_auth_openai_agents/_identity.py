@@ -37,5 +37,5 @@ def check_on_start(agent: Agent[Any], keys: IdentityKeys) -> Any:
         await original(context, started)
 
     on_start.__agentcore_auth_secured__ = True  # type: ignore[attr-defined]
-    hooks.on_start = on_start  # type: ignore[method-assign]
+    hooks.on_start = on_start  # type: ignore[method-assign,assignment]
     return hooks

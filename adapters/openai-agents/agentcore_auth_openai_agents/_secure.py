@@ -120,7 +120,7 @@ def secure(agent_or_tool: T, *, sessions: ConsentSessions | None = None,
     if isinstance(agent_or_tool, FunctionTool):
         return _secure_tool(agent_or_tool, *options)  # type: ignore[return-value]
     if isinstance(agent_or_tool, Agent):
-        return _secure_agent(agent_or_tool, options, {})  # type: ignore[return-value]
+        return _secure_agent(agent_or_tool, options, {})
     raise TypeError(f"secure() takes an agents.Agent or a FunctionTool, not "
                     f"{type(agent_or_tool).__name__}")
 
@@ -177,7 +177,7 @@ def _secure_tool(tool: FunctionTool, keys: IdentityKeys, sessions: ConsentSessio
     async def needs_approval(ctx: RunContextWrapper[Any], params: dict[str, Any],
                              call_id: str) -> bool:
         identity = read_identity(ctx.context, keys)
-        links = pending or default_pending()
+        links = pending if pending is not None else default_pending()
         with identity_scope(identity):
             for requirement in needs_consent:
                 request = await links.arecheck(requirement)  # asks the service first
