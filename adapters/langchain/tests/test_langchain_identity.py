@@ -30,7 +30,12 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langsmith import Client
 
-from agentcore_auth import ConfigurationError, identity_handle, requires_access_token
+from agentcore_auth import (
+    AccessDeniedError,
+    ConfigurationError,
+    identity_handle,
+    requires_access_token,
+)
 
 
 def encodings(value: str) -> list[str]:
@@ -221,3 +226,35 @@ def _consent(files: Any, handle: Any) -> None:
             identity = handle.identity()
             files.env.complete_consent(exc.authorization_url,
                                        user_token=identity.user_token.reveal())
+
+
+def test_a_subgraph_keeps_identity_and_the_consent_gate(files: Any) -> None:
+    """The agent as a node of a parent graph: its tools run as the parent's caller, and a
+    user who must consent gets the interrupt through the parent (control: no middleware)."""
+    from agentcore_auth_langchain import consent_requests
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    files.consent("sia")
+
+    def parent(middleware: list[Any]) -> Any:
+        agent = create_agent(ScriptedChatModel(call("my_files")), [files_tool(files)],
+                             middleware=middleware, context_schema=Ctx)
+        graph = StateGraph(MessagesState, context_schema=Ctx)
+        graph.add_node("agent", agent)
+        graph.add_edge(START, "agent")
+        return graph.compile(checkpointer=InMemorySaver())
+
+    def invoke(middleware: list[Any], user: str) -> Any:
+        return parent(middleware).invoke({"messages": [("user", "files")]}, thread(),
+                                         context=Ctx(identity=identity_handle(user_id=user)))
+
+    with pytest.raises(ConfigurationError, match="needs the user's identity"):
+        invoke([], "sia")  # the control: without the middleware the subgraph's tool has no one
+    (message,) = tool_messages(invoke([AgentCoreAuthMiddleware()], "sia")["messages"])
+    assert json.loads(message.text)["sub"] == "sia"
+    gate = AgentCoreAuthMiddleware(files.resolver)
+    (request,) = consent_requests(invoke([gate], "tia"))  # asked as tia, through the parent
+    session = files.browse(request.authorization_url)
+    with pytest.raises(AccessDeniedError):
+        gate.complete_consent(session, user_id="sia")
+    gate.complete_consent(session, user_id="tia")
