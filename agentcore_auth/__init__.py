@@ -25,6 +25,7 @@ from ._exceptions import (
     RedactedError,
     SourceUnavailableError,
 )
+from ._handle import DEFAULT_HANDLE_TTL, IdentityHandle, identity_handle, resolve_handle
 from ._identity import Identity, current_identity, identity_context
 from ._logging import install_log_redaction, uninstall_log_redaction
 from ._redact import Redactor, default_redactor, redact, redact_obj
@@ -65,7 +66,9 @@ __all__ = [
     "CredentialResolver",
     "CredentialSource",
     "EnvSource",
+    "DEFAULT_HANDLE_TTL",
     "Identity",
+    "IdentityHandle",
     "MaskedStr",
     "RedactedError",
     "Redactor",
@@ -82,11 +85,13 @@ __all__ = [
     "default_redactor",
     "default_resolver",
     "identity_context",
+    "identity_handle",
     "install_log_redaction",
     "redact",
     "redact_obj",
     "requires_access_token",
     "requires_api_key",
+    "resolve_handle",
     "requires_iam_access_token",
     "requires_wat",
     "set_default_resolver",

@@ -119,6 +119,8 @@ def make_identity(
 
 @contextmanager
 def identity_context(
+    handle: str | None = None,
+    /,
     *,
     workload_access_token: str | Secret | None = None,
     user_id: str | None = None,
@@ -137,15 +139,29 @@ def identity_context(
     accept both on purpose, ``prefer="user_token"`` makes the JWT decide (the
     ``user_id`` is ignored) and ``prefer="user_id"`` the reverse.
 
+    ``handle``: an :class:`~agentcore_auth.IdentityHandle` (from
+    :func:`~agentcore_auth.identity_handle`, or its text read back from framework
+    state) sets the identity it stands for; no other argument may come with it.
+
     Example:
         >>> with identity_context(user_id="alice"):
         ...     token = resolver.get_oauth2_token("github", scopes=["repo"],
         ...                                       auth_flow="USER_FEDERATION")
+        >>> with identity_context(identity_handle(user_token=jwt)):
+        ...     ...
     """
-    identity = make_identity(
-        workload_access_token=workload_access_token, user_id=user_id, user_token=user_token,
-        prefer=prefer,
-    )
+    if handle is not None:
+        if (workload_access_token, user_id, user_token, prefer) != (None, None, None, None):
+            raise ConfigurationError("identity_context(handle) takes the handle alone: it "
+                                     "already carries the whole identity")
+        from ._handle import resolve_handle  # _handle builds on this module
+
+        identity = resolve_handle(handle)
+    else:
+        identity = make_identity(
+            workload_access_token=workload_access_token, user_id=user_id,
+            user_token=user_token, prefer=prefer,
+        )
     if not identity:
         raise ConfigurationError(
             "identity_context() needs one of workload_access_token=, user_id= or user_token="

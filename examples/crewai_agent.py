@@ -44,6 +44,7 @@ from crewai.tools import BaseTool, tool
 from agentcore_auth import (
     AgentCoreIdentitySource,
     CredentialResolver,
+    identity_handle,
     requires_access_token,
     requires_api_key,
 )
@@ -121,9 +122,10 @@ def run_offline() -> int:
         # -------------------------------------------------------------------------------
 
         prompt = "Weather in Paris, and my files?"
-        answer = make_crew(first, tools, prompt).kickoff(inputs={"user_id": "alice"})
+        alice = identity_handle(user_id="alice")  # or user_token=jwt: never the token itself
+        answer = make_crew(first, tools, prompt).kickoff(inputs={"identity": alice})
         print(f"[model] {answer}")
-        (request,) = pending_consents(user_id="alice")  # the app shows it to alice itself
+        (request,) = pending_consents(alice)  # the app shows it to alice itself
         print(f"[app] alice must authorize {request.provider_name}:\n      "
               f"{request.authorization_url}")
         url = request.authorization_url
@@ -133,7 +135,7 @@ def run_offline() -> int:
         session = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["session_id"][0]
         complete_consent(session, user_id="alice", sessions=sessions)  # only as alice
         print("[app] consent completed for alice; asking again")
-        answer = make_crew(again, tools, prompt).kickoff(inputs={"user_id": "alice"})
+        answer = make_crew(again, tools, prompt).kickoff(inputs={"identity": alice})
         print(f"[model] {answer}")
         crewai_event_bus.flush()
         unregister()
@@ -153,7 +155,8 @@ def run_real(prompt: str, user: str) -> int:
                         scopes=os.environ.get("FILES_SCOPES", "").split(),
                         return_url=os.environ["RETURN_URL"])
     register_hooks()
-    print(make_crew(os.environ["CREWAI_MODEL"], tools, prompt).kickoff(inputs={"user_id": user}))
+    print(make_crew(os.environ["CREWAI_MODEL"], tools, prompt).kickoff(
+        inputs={"identity": identity_handle(user_id=user)}))
     return 0
 
 

@@ -45,6 +45,7 @@ from agents import Agent, FunctionTool, RunConfig, Runner, function_tool
 from agentcore_auth import (
     AgentCoreIdentitySource,
     CredentialResolver,
+    identity_handle,
     requires_access_token,
     requires_api_key,
 )
@@ -53,9 +54,13 @@ from agentcore_auth.integration import ConsentSessions
 
 @dataclass
 class UserContext:
-    """The app's run context: who is asking (secure() reads ``user_id``)."""
+    """The app's run context: who is asking, as a handle (secure() reads ``identity``).
 
-    user_id: str
+    Never the user's JWT or a workload access token: the SDK saves the context in
+    ``result.to_state()``. A handle (``identity_handle(user_token=jwt)``) is a reference.
+    """
+
+    identity: str
 
 
 def build_tools(resolver: CredentialResolver, *, weather: str, weather_url: str, files: str,
@@ -89,7 +94,8 @@ def build_tools(resolver: CredentialResolver, *, weather: str, weather_url: str,
 def converse(agent: Agent[Any], sessions: ConsentSessions, prompt: str, user: str,
              consent: Callable[[str], str]) -> Any:
     """Ask, and while calls wait for consent: show the link, complete, approve, resume."""
-    context, config = UserContext(user), RunConfig(call_model_input_filter=scrub_model_input)
+    context = UserContext(identity_handle(user_id=user))
+    config = RunConfig(call_model_input_filter=scrub_model_input)
     result = Runner.run_sync(agent, prompt, context=context, run_config=config)
     while requests := consent_requests(result):
         for request in requests:

@@ -239,13 +239,13 @@ class Ctx:
 
 
 def test_identity_from_mappings_and_objects() -> None:
-    """First source wins per field; objects by attribute; empty values skipped; bad types named."""
+    """First source carrying any identity decides alone (no merge); objects by attribute."""
     keys = IdentityKeys(user_id="uid")
     assert identity_from(Ctx(uid="ann"), {"uid": "bob", "workload_access_token": "wat-1"},
-                         keys=keys) == {"user_id": "ann", "workload_access_token": "wat-1"}
+                         keys=keys, allow_raw_tokens=True) == {"user_id": "ann"}
     assert identity_from(None, Ctx(uid=""), {"uid": "cid"}, keys=keys) == {"user_id": "cid"}
     assert identity_from({}, None) == {}
-    with pytest.raises(ConfigurationError, match="'user_token' must be a string"):
+    with pytest.raises(ConfigurationError, match="'user_token' in .* must be a string"):
         identity_from(Ctx(user_token=42))
     with pytest.raises(ConfigurationError, match="user_id"):
         IdentityKeys(user_id="")
@@ -262,12 +262,13 @@ def test_identity_from_mappings_and_objects() -> None:
 def test_identity_from_a_user_id_next_to_a_user_token() -> None:
     """Both together are refused at identity_scope unless prefer= picks the one that decides."""
     both = {"user_id": "mallory", "user_token": "eyJhbGciOi.alice.jwt"}
-    found = identity_from(both)
+    found = identity_from(both, allow_raw_tokens=True)
     assert found == both
     with pytest.raises(ConfigurationError, match="ambiguous"), identity_scope(found):
         pass  # pragma: no cover - never entered
-    assert identity_from(both, prefer="user_token") == {"user_token": both["user_token"]}
-    assert identity_from(both, prefer="user_id") == {"user_id": "mallory"}
+    assert identity_from(both, prefer="user_token", allow_raw_tokens=True) == {
+        "user_token": both["user_token"]}
+    assert identity_from(both, prefer="user_id", allow_raw_tokens=True) == {"user_id": "mallory"}
     with pytest.raises(ConfigurationError, match="prefer"):
         identity_from(both, prefer="jwt")  # type: ignore[arg-type]
 

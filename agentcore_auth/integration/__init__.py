@@ -4,8 +4,9 @@ Adapters (``agentcore_auth_strands``, ``agentcore_auth_langchain``, ...) import 
 this module and :mod:`agentcore_auth`, never ``agentcore_auth._*``. Around each tool
 call an adapter typically:
 
-1. reads the caller from the framework's per-request object with
-   :func:`identity_from` and sets it with :func:`identity_scope`;
+1. reads the caller from the framework's one trusted per-request source with
+   :func:`identity_from` (an :class:`~agentcore_auth.IdentityHandle` there stands for
+   the tokens; raw tokens are refused) and sets it with :func:`identity_scope`;
 2. runs the tool; finds an :class:`~agentcore_auth.AuthorizationRequiredError` in
    what the framework raised with :func:`find_exception`, records the session for
    that user in :class:`ConsentSessions` and hands the app a :class:`ConsentRequest`
@@ -17,7 +18,8 @@ call an adapter typically:
 :func:`credential_requirements` reads what a decorated function needs, so an adapter
 can resolve ahead of a call; :func:`consent_handler` chooses, for the duration of a
 call, what a needed consent raises, and :func:`rejection_handler` what a credential
-refused after the decorators' refetch raises.
+refused after the decorators' refetch raises. :class:`PendingConsents` keeps a
+link handed out per whole identity and asks the service before handing it out again.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from ._kit import (
     find_exception,
     identity_from,
     identity_scope,
+    raw_token_error,
     scrub_error,
     scrub_result,
 )
+from ._pending import PendingConsents, identity_key
 from ._sessions import (
     DEFAULT_SESSION_TTL,
     ConsentSession,
@@ -53,12 +57,15 @@ __all__ = [
     "CredentialRequirement",
     "IdentityKeys",
     "InMemoryConsentSessionStore",
+    "PendingConsents",
     "RejectionHandler",
     "consent_handler",
     "credential_requirements",
     "find_exception",
     "identity_from",
+    "identity_key",
     "identity_scope",
+    "raw_token_error",
     "rejection_handler",
     "scrub_error",
     "scrub_result",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .._exceptions import AuthorizationRequiredError, ConfigurationError
+from .._handle import is_handle, resolve_handle
 from .._identity import Identity, Prefer, identity_context
 from .._redact import Redactor, default_redactor
 from .._resolver import CredentialResolver
@@ -21,6 +22,7 @@ __all__ = [
     "find_exception",
     "identity_from",
     "identity_scope",
+    "raw_token_error",
     "scrub_error",
     "scrub_result",
 ]
@@ -72,54 +74,97 @@ class IdentityKeys:
 
     Attributes:
         user_id: key of the user id.
-        user_token: key of the user's JWT.
-        workload_access_token: key of a workload access token.
+        user_token: key of the user's JWT (refused raw by default: see :func:`identity_from`).
+        workload_access_token: key of a workload access token (likewise).
+        handle: key of an :class:`~agentcore_auth.IdentityHandle`, the safe carrier.
     """
 
     user_id: str = "user_id"
     user_token: str = "user_token"  # noqa: S105 - a key name, not a token
     workload_access_token: str = "workload_access_token"  # noqa: S105 - likewise
+    handle: str = "identity"
 
     def __post_init__(self) -> None:
-        for name in _FIELDS:
+        for name in (*_FIELDS, "handle"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigurationError(f"IdentityKeys({name}=...) must be a non-empty key")
 
 
-def identity_from(*sources: Any, keys: IdentityKeys | None = None,
-                  prefer: Prefer | None = None) -> dict[str, Any]:
-    """The ``identity_context`` arguments found in ``sources``, first source winning per field.
+def raw_token_error(key: str, where: str) -> ConfigurationError:
+    """The error for a raw JWT or workload access token found in framework state."""
+    return ConfigurationError(
+        f"a raw token was found under {key!r} in {where}. The framework persists, traces "
+        "and broadcasts that object, so the token would be copied into checkpoints, run "
+        "metadata and events. Pass a handle instead: handle = agentcore_auth.identity_handle("
+        "user_token=jwt) (or workload_access_token=..., user_id=...) and put it under "
+        f"the {'identity'!r} key (or the adapter's handle key); see docs/identity.md")
 
-    Each source may be a mapping (``invocation_state``, ``config["configurable"]``) or
-    an object with attributes (a dataclass or pydantic context); None is skipped.
-    Empty values are ignored; a value of the wrong type raises, naming the key.
+
+def identity_from(*sources: Any, keys: IdentityKeys | None = None,
+                  prefer: Prefer | None = None, allow_raw_tokens: bool = False,
+                  where: str = "the framework's run object") -> dict[str, Any]:
+    """The ``identity_context`` arguments of the first source carrying any: never a mix.
+
+    Pass sources in trust order, normally one: the framework's verified identity. The
+    first source holding any identity key decides alone; fields of later sources never
+    fill in or override it (a client-controlled ``context`` cannot add a ``user_id``
+    to a verified token). Each source may be a mapping or an object with attributes;
+    None is skipped. Empty values are ignored; a value of the wrong type raises.
+
+    An :class:`~agentcore_auth.IdentityHandle` (or its text, read back from saved
+    state) under the handle key, or under any other key, stands for its identity.
+    A raw string under the user-token or workload-token key is refused with a
+    :class:`ConfigurationError` showing the handle, unless ``allow_raw_tokens`` (for a
+    source the framework never records), in every source given.
 
     A user id and a user token found together are kept both, so that
-    :func:`identity_scope` refuses them (:class:`ConfigurationError`), unless
-    ``prefer`` names the one that decides (``"user_token"``: the JWT; ``"user_id"``);
-    the other is then dropped here.
+    :func:`identity_scope` refuses them, unless ``prefer`` names the one that decides.
 
     Example:
-        >>> identity_from(runtime.context, config.get("configurable"))
+        >>> identity_from(runtime.context, where="context=")
         {'user_id': 'alice'}
     """
     keys = keys or IdentityKeys()
-    found: dict[str, Any] = {}
-    for name in _FIELDS:
-        key = getattr(keys, name)
-        for source in sources:
-            value = _read(source, key)
-            if value is None or value == "":
-                continue
-            if not isinstance(value, str | Secret):
-                raise ConfigurationError(f"the caller's {key!r} must be a string, not "
-                                         f"{type(value).__name__}")
-            found[name] = value
-            break
     if prefer not in (None, "user_id", "user_token"):
         raise ConfigurationError(f"prefer must be 'user_id' or 'user_token', not {prefer!r}")
+    chosen: dict[str, Any] | None = None
+    for source in sources:
+        found = _fields(source, keys, allow_raw_tokens, where)
+        if chosen is None and found:
+            chosen = found
+    found = chosen or {}
     if prefer is not None and "user_id" in found and "user_token" in found:
         del found["user_token" if prefer == "user_id" else "user_id"]
+    return found
+
+
+def _fields(source: Any, keys: IdentityKeys, allow_raw: bool, where: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    handles: list[str] = []
+    for name in (*_FIELDS, "handle"):
+        key = getattr(keys, name)
+        value = _read(source, key)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str | Secret):
+            raise ConfigurationError(f"the caller's {key!r} in {where} must be a string or an "
+                                     f"IdentityHandle, not {type(value).__name__}")
+        if isinstance(value, str) and is_handle(value):
+            handles.append(value)
+        elif name == "handle":
+            raise ConfigurationError(f"{key!r} in {where} is not an identity handle: make one "
+                                     "with agentcore_auth.identity_handle(...)")
+        elif name != "user_id" and isinstance(value, str) and not allow_raw:
+            raise raw_token_error(key, where)
+        else:
+            found[name] = value
+    if handles:
+        if found or len(set(handles)) > 1:
+            raise ConfigurationError(
+                f"{where} carries an identity handle next to other identity values: the "
+                "handle carries the whole identity, pass it alone")
+        identity = resolve_handle(handles[0])
+        return {f: getattr(identity, f) for f in _FIELDS if getattr(identity, f) is not None}
     return found
 
 
@@ -132,11 +177,15 @@ def _read(source: Any, key: str) -> Any:
 
 
 @contextmanager
-def identity_scope(identity: Mapping[str, Any] | Identity | None) -> Iterator[None]:
+def identity_scope(identity: Mapping[str, Any] | Identity | str | None) -> Iterator[None]:
     """:func:`~agentcore_auth.identity_context` with ``identity``, or nothing when it is empty.
 
-    With nothing set, an identity the app set around the agent call still applies.
+    ``identity`` may be ``identity_context`` arguments, an :class:`Identity` or an
+    :class:`~agentcore_auth.IdentityHandle`. With nothing set, an identity the app
+    set around the agent call still applies.
     """
+    if isinstance(identity, str):
+        identity = resolve_handle(identity)
     if isinstance(identity, Identity):
         identity = {f: getattr(identity, f) for f in _FIELDS if getattr(identity, f) is not None}
     if not identity:

@@ -2,7 +2,7 @@
 
 Example:
     >>> from crewai.tools import tool
-    >>> from agentcore_auth import requires_access_token
+    >>> from agentcore_auth import identity_handle, requires_access_token
     >>> from agentcore_auth_crewai import register_hooks, secure_tool
     >>>
     >>> @tool("list_repos")
@@ -13,7 +13,7 @@ Example:
     >>>
     >>> unregister = register_hooks()
     >>> agent = Agent(role=..., goal=..., backstory=..., tools=[secure_tool(list_repos)])
-    >>> crew.kickoff(inputs={"user_id": "alice"})
+    >>> crew.kickoff(inputs={"identity": identity_handle(user_token=verified_jwt)})
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ._secure import (
     acomplete_consent,
     complete_consent,
     consent_message,
+    default_pending,
     default_sessions,
     pending_consents,
     register_hooks,
@@ -30,7 +31,8 @@ from ._secure import (
 
 __version__ = "0.1.0"
 
-__all__ = ["acomplete_consent", "complete_consent", "consent_message", "default_sessions",
+__all__ = ["acomplete_consent", "complete_consent", "consent_message", "default_pending",
+           "default_sessions",
            "pending_consents", "register_hooks", "secure_tool"]
 
 for _name in __all__:

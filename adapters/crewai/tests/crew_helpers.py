@@ -65,11 +65,12 @@ def files_tool(files: Any, calls: list[str] | None = None) -> BaseTool:
 
 
 def crew(llm: ScriptedLLM, tools: list[BaseTool], sessions: Any = None,
-         secured: bool = True, cache: bool = False) -> Crew:
+         pending: Any = None, secured: bool = True, cache: bool = False) -> Crew:
     """One agent, one task, the given tools (secured unless told not to)."""
     agent = Agent(role="assistant", goal="help the user", backstory="a helpful assistant",
-                  llm=llm, tools=[secure_tool(t, sessions=sessions) if secured else t
-                                  for t in tools], verbose=False, max_iter=6)
+                  llm=llm, tools=[secure_tool(t, sessions=sessions, pending=pending)
+                                  if secured else t for t in tools],
+                  verbose=False, max_iter=6)
     task = Task(description="Help the user.", expected_output="an answer", agent=agent)
     return Crew(agents=[agent], tasks=[task], verbose=False, cache=cache)
 

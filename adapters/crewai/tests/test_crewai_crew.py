@@ -10,7 +10,7 @@ from agentcore_auth_crewai import complete_consent, register_hooks
 from agentcore_auth_crewai.testing import ScriptedLLM, action, final
 from crew_helpers import Finished, crew, files_tool, forecast_tool, leaks
 
-from agentcore_auth import AccessDeniedError
+from agentcore_auth import AccessDeniedError, identity_handle
 from agentcore_auth.integration import ConsentSessions
 
 
@@ -54,7 +54,8 @@ def test_two_users_one_cached_crew_each_runs_as_itself(files: Any) -> None:
 
 
 def test_consent_link_reused_while_pending_then_runs_as_the_user(files: Any) -> None:
-    """Two attempts before consent: one AgentCore call, one link; after consent, runs as her."""
+    """Two attempts before consent: one link (the second asked the service with its session
+    URI first); after consent, runs as her."""
     sessions = ConsentSessions(files.resolver)
     calls: list[str] = []
     before = files.env.call_count("GetResourceOauth2Token")
@@ -62,7 +63,7 @@ def test_consent_link_reused_while_pending_then_runs_as_the_user(files: Any) -> 
                       final())
     with Finished() as finished:
         crew(llm, [files_tool(files, calls)], sessions).kickoff(inputs={"user_id": "carol"})
-    assert calls == [] and files.env.call_count("GetResourceOauth2Token") == before + 1
+    assert calls == [] and files.env.call_count("GetResourceOauth2Token") == before + 2
     links = [o for o in finished.outputs if "Authorization required" in o]
     assert len(links) == 2 and links[0] == links[1]
     url = links[0].rsplit(" ", 1)[-1]
@@ -77,14 +78,15 @@ def test_consent_link_reused_while_pending_then_runs_as_the_user(files: Any) -> 
     assert calls == ["a"] and "'sub': 'carol'" in finished.text()
 
 
-def test_user_id_next_to_user_token_is_refused(files: Any,
-                                               caplog: pytest.LogCaptureFixture) -> None:
-    """Both in the inputs and no prefer=: the call is blocked, the model told, no JWT sent."""
+def test_user_id_next_to_a_handle_is_refused(files: Any,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A handle and a user id in the inputs: the call is blocked, the model told, no JWT sent."""
     jwt = files.env.issue_user_token("erin")
     calls: list[str] = []
     llm = ScriptedLLM(action("my_files", {"folder": "a"}), final())
     with Finished() as finished:
-        crew(llm, [files_tool(files, calls)]).kickoff(inputs={"user_id": "x", "user_token": jwt})
+        crew(llm, [files_tool(files, calls)]).kickoff(
+            inputs={"user_id": "x", "identity": identity_handle(user_token=jwt)})
     assert calls == [] and "blocked" in llm.seen()
-    assert "given together" in caplog.text
+    assert "pass it alone" in caplog.text
     assert not leaks(jwt, llm.seen(), finished.text(), caplog.text)

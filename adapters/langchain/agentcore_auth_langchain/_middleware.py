@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -46,6 +46,8 @@ __all__ = ["AgentCoreAuthMiddleware"]
 
 ToolResult = ToolMessage | Command[Any]
 M = TypeVar("M", bound=BaseMessage)
+IdentitySource = Literal["context", "configurable", "langgraph_auth"]
+_WHERE = {"context": "the run's context=", "configurable": "config['configurable']"}
 
 
 class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
@@ -56,10 +58,22 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
     Decorate tools with ``@tool`` over :func:`agentcore_auth.requires_api_key` /
     :func:`~agentcore_auth.requires_access_token`.
 
-    The caller is read from the run's ``context=`` object (attributes or keys), then
-    from ``config["configurable"]``: ``user_id``, ``user_token`` (the user's JWT) and
-    ``workload_access_token`` (rename them with the ``*_key`` arguments), and set with
-    :func:`agentcore_auth.identity_context` while each tool call runs.
+    The caller is read from one trusted source, ``identity_source``, and set with
+    :func:`agentcore_auth.identity_context` while each tool call runs:
+
+    - ``"context"`` (default): the run's ``context=`` object (attributes or keys), which
+      LangGraph neither checkpoints nor traces: ``identity`` (an
+      :class:`~agentcore_auth.IdentityHandle`), ``user_id``, ``user_token``,
+      ``workload_access_token`` (rename them with the ``*_key`` arguments);
+    - ``"configurable"``: ``config["configurable"]``, under the same keys; it is copied
+      into checkpoint and run metadata, so tokens are refused there: put a handle;
+    - ``"langgraph_auth"``: LangGraph Platform's authenticated user, the
+      ``langgraph_auth_user_id`` its auth handler writes into ``configurable``; the
+      client-sent ``context`` is never read for identity.
+
+    Identity keys found in the other source are refused (:class:`ConfigurationError`),
+    so a client-controlled value never fills in or overrides the trusted one; a raw
+    token in ``configurable`` is refused wherever identity is read from.
 
     When a user must consent, the run stops with a LangGraph interrupt (a checkpointer
     is required); read it with :func:`~agentcore_auth_langchain.consent_requests`, show
@@ -83,6 +97,8 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             decides (``"user_token"`` or ``"user_id"``); by default both together are
             refused with :class:`ConfigurationError` (see
             :func:`agentcore_auth.identity_context`).
+        identity_source: where the verified identity comes from (see above).
+        handle_key: context/configurable key of an identity handle.
     """
 
     def __init__(
@@ -98,6 +114,8 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         workload_access_token_key: str = "workload_access_token",  # noqa: S107 - likewise
         max_sessions: int = 10_000,
         prefer: Literal["user_id", "user_token"] | None = None,
+        identity_source: IdentitySource = "context",
+        handle_key: str = "identity",
     ) -> None:
         if isinstance(retry_rejected, bool) or not isinstance(retry_rejected, int) or (
                 retry_rejected < 0):
@@ -109,7 +127,15 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
                                                     max_sessions=max_sessions)
         self._retry_rejected = retry_rejected
         self._redactor = redactor
-        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
+        if identity_source not in get_args(IdentitySource):
+            raise ConfigurationError('identity_source= must be "context", "configurable" or '
+                                     '"langgraph_auth"')
+        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key,
+                                  handle_key)
+        if identity_source == "langgraph_auth":
+            self._keys = IdentityKeys("langgraph_auth_user_id", user_token_key,
+                                      workload_access_token_key, handle_key)
+        self._source: IdentitySource = identity_source
         self._prefer: Literal["user_id", "user_token"] | None = prefer
 
     @property
@@ -164,12 +190,44 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
                 break
         return self._failed(request, failure)
 
+    def before_agent(self, state: AgentState[Any], runtime: Any) -> dict[str, Any] | None:
+        """Refuse a raw token in ``configurable`` before the model is called."""
+        try:
+            configurable = get_config().get("configurable")
+        except RuntimeError:  # not inside a runnable
+            return None
+        self._read(getattr(runtime, "context", None), configurable)
+        return None
+
+    async def abefore_agent(self, state: AgentState[Any], runtime: Any) -> dict[str, Any] | None:
+        """Async twin of :meth:`before_agent`."""
+        return self.before_agent(state, runtime)
+
     def _identity(self, request: ToolCallRequest) -> dict[str, Any]:
         runtime = request.runtime
         if runtime is None:
             return {}
-        configurable = (runtime.config or {}).get("configurable")
-        return identity_from(runtime.context, configurable, keys=self._keys, prefer=self._prefer)
+        return self._read(runtime.context, (runtime.config or {}).get("configurable"))
+
+    def _read(self, context: Any, configurable: Any) -> dict[str, Any]:
+        """The identity from the trusted source; the other must carry none (and no token)."""
+        trusted, other = ((context, configurable) if self._source == "context"
+                          else (configurable, context))
+        trusted_name = "context" if self._source == "context" else "configurable"
+        other_name = "configurable" if trusted_name == "context" else "context"
+        # configurable is checkpointed and traced: a raw token there is refused either way.
+        found = identity_from(trusted, keys=self._keys, prefer=self._prefer,
+                              allow_raw_tokens=trusted_name == "context",
+                              where=_WHERE[trusted_name])
+        stray = identity_from(other, keys=self._keys, allow_raw_tokens=other_name == "context",
+                              where=_WHERE[other_name])
+        if stray:
+            raise ConfigurationError(
+                f"{_WHERE[other_name]} carries identity ({', '.join(sorted(stray))}), but this "
+                f"middleware takes identity only from {_WHERE[trusted_name]} "
+                f"(identity_source={self._source!r}): a value there never fills in or overrides "
+                "the trusted one. Move it, or choose identity_source=")
+        return found
 
     def _consent(self, request: ToolCallRequest, pending: AuthorizationRequiredError,
                  answer: Answer | None) -> ToolMessage:

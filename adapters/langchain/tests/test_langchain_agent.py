@@ -170,7 +170,7 @@ async def test_identity_from_configurable_under_custom_keys(files: Any) -> None:
     """config["configurable"] works too, under the app's own key names."""
     files.consent("cleo")
     model = ScriptedChatModel(call("my_files"))
-    middleware = AgentCoreAuthMiddleware(user_id_key="uid")
+    middleware = AgentCoreAuthMiddleware(user_id_key="uid", identity_source="configurable")
     agent = create_agent(model, [files_tool(files)], middleware=[middleware],
                          checkpointer=InMemorySaver())
     result = await agent.ainvoke({"messages": [("user", "files")]}, thread(uid="cleo"))

@@ -29,6 +29,7 @@ from agentcore_auth import (
     AuthorizationRequiredError,
     ConfigurationError,
     identity_context,
+    identity_handle,
     requires_access_token,
 )
 from agentcore_auth._redact import secret_patterns
@@ -59,7 +60,7 @@ class Harness:
             return response.json()  # type: ignore[no-any-return]
 
         self.tool = my_files
-        self.auth = AgentCoreAuthMiddleware(files.resolver)
+        self.auth = AgentCoreAuthMiddleware(files.resolver, identity_source="configurable")
         self.model = ScriptedChatModel(*(turns or (call("my_files"),)))
         self.agent = create_agent(self.model, [my_files], middleware=[self.auth],
                                   checkpointer=InMemorySaver() if checkpointer else None)
@@ -111,8 +112,9 @@ async def test_async_round_trip_with_the_user_jwt(files: Any) -> None:
     jwt = files.env.issue_user_token("erin")
     h = Harness(files)
     config = {"configurable": {
-        "thread_id": "erin-1", "user_token": jwt,
-        "workload_access_token": files.env.workload_token(files.workload, user_token=jwt)}}
+        "thread_id": "erin-1", "identity": identity_handle(
+            user_token=jwt,
+            workload_access_token=files.env.workload_token(files.workload, user_token=jwt))}}
     result = await h.agent.ainvoke({"messages": [("user", "files")]}, config)
     (request,) = consent_requests(result)
     session = await asyncio.to_thread(files.browse, request.authorization_url)

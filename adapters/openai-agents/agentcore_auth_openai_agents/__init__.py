@@ -2,7 +2,7 @@
 
 Example:
     >>> from agents import Agent, RunConfig, Runner, function_tool
-    >>> from agentcore_auth import requires_access_token
+    >>> from agentcore_auth import identity_handle, requires_access_token
     >>> from agentcore_auth_openai_agents import consent_requests, scrub_model_input, secure
     >>>
     >>> @function_tool
@@ -13,7 +13,8 @@ Example:
     >>>
     >>> agent = secure(Agent(name="assistant", tools=[list_repos]))
     >>> config = RunConfig(call_model_input_filter=scrub_model_input)
-    >>> result = await Runner.run(agent, "list my repos", context={"user_id": "alice"},
+    >>> handle = identity_handle(user_token=verified_jwt)  # never the JWT itself
+    >>> result = await Runner.run(agent, "list my repos", context={"identity": handle},
     ...                           run_config=config)
     >>> requests = consent_requests(result)
 """
@@ -24,6 +25,7 @@ from ._consent import ConsentRequest, consent_requests
 from ._secure import (
     acomplete_consent,
     complete_consent,
+    default_pending,
     default_sessions,
     pending_consent,
     scrub_model_input,
@@ -33,7 +35,7 @@ from ._secure import (
 __version__ = "0.1.0"
 
 __all__ = ["ConsentRequest", "acomplete_consent", "complete_consent", "consent_requests",
-           "default_sessions", "pending_consent", "scrub_model_input", "secure"]
+           "default_pending", "default_sessions", "pending_consent", "scrub_model_input", "secure"]
 
 for _name in __all__:
     globals()[_name].__module__ = __name__

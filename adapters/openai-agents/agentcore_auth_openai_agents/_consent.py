@@ -47,23 +47,24 @@ class ConsentRequest:
 
 
 def consent_requests(result: Any) -> list[ConsentRequest]:
-    """The consent requests among a run result's ``interruptions`` (or a list of them).
+    """The consent requests among a run result's ``interruptions``.
 
     Other interruptions (the app's own approvals) are left out: answer them as usual.
+    The links are kept with the run itself: each result shows only its own user's.
 
     Example:
-        >>> result = await Runner.run(agent, "list my files", context={"user_id": "alice"})
+        >>> result = await Runner.run(agent, "list my files", context={"identity": handle})
         >>> for request in consent_requests(result):
         ...     show(request.authorization_url)
     """
-    items = getattr(result, "interruptions", result) or []
+    items = getattr(result, "interruptions", None) or []
     found = []
     for item in items:
         if not isinstance(item, ToolApprovalItem):
             continue
         raw = item.raw_item
         call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", None)
-        request = pending_consent(call_id) if isinstance(call_id, str) else None
+        request = pending_consent(result, call_id) if isinstance(call_id, str) else None
         if request is not None and call_id is not None:
             found.append(ConsentRequest(item, call_id, request.provider_name,
                                         request.authorization_url, request.session_uri))

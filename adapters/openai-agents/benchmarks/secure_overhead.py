@@ -4,8 +4,9 @@ Run: ``python adapters/openai-agents/benchmarks/secure_overhead.py [--runs N]``.
 
 One ``Runner.run`` = two model calls (a scripted ``agents.Model``) and one tool call
 whose API key comes from the emulator (cached after the first run) and is echoed
-back; tracing goes nowhere. Three set-ups, interleaved in one process: the plain
-agent, ``secure(agent)``, and ``secure(agent)`` with
+back; tracing goes nowhere. Four set-ups, interleaved in one process: the plain
+agent, ``secure(agent)`` with a ``user_id`` and with an identity handle in
+``context=``, and ``secure(agent)`` with a handle and
 ``RunConfig(call_model_input_filter=scrub_model_input)``. Medians are reported, with
 ratios against the plain agent (> 1: faster); nothing is asserted.
 """
@@ -22,7 +23,12 @@ from agentcore_auth_openai_agents import scrub_model_input, secure
 from agentcore_auth_openai_agents.testing import ScriptedModel, call
 from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
 
-from agentcore_auth import AgentCoreIdentitySource, CredentialResolver, requires_api_key
+from agentcore_auth import (
+    AgentCoreIdentitySource,
+    CredentialResolver,
+    identity_handle,
+    requires_api_key,
+)
 from agentcore_auth.testing import LocalAgentCore
 
 
@@ -48,16 +54,19 @@ def main() -> None:
             return {"city": city, "echo": api_key}
 
         plain = Agent[Any](name="assistant", tools=[forecast])
-        setups = {"plain": (plain, RunConfig()), "secure": (secure(plain), RunConfig()),
+        by_id, by_handle = {"user_id": "alice"}, {"identity": identity_handle(user_id="alice")}
+        setups = {"plain": (plain, RunConfig(), by_handle),
+                  "secure": (secure(plain), RunConfig(), by_id),
+                  "secure+handle": (secure(plain), RunConfig(), by_handle),
                   "secure+filter": (secure(plain),
-                                    RunConfig(call_model_input_filter=scrub_model_input))}
+                                    RunConfig(call_model_input_filter=scrub_model_input),
+                                    by_handle)}
         times: dict[str, list[float]] = {name: [] for name in setups}
         for n in range(runs + 1):
-            for name, (agent, config) in setups.items():
+            for name, (agent, config, context) in setups.items():
                 scripted = agent.clone(model=ScriptedModel(call("forecast", {"city": "Paris"})))
                 start = time.perf_counter()
-                Runner.run_sync(scripted, "weather?", context={"user_id": "alice"},
-                                run_config=config)
+                Runner.run_sync(scripted, "weather?", context=context, run_config=config)
                 if n:  # the first run warms the cache
                     times[name].append(time.perf_counter() - start)
         medians = {name: statistics.median(t) for name, t in times.items()}

@@ -33,6 +33,7 @@ class Ctx:
 
     user_id: str | None = None
     user_token: str | None = None
+    identity: str | None = None
 
 
 class Spans(TracingProcessor):

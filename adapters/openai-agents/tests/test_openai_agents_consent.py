@@ -18,7 +18,7 @@ from agentcore_auth_openai_agents.testing import ScriptedModel, call
 from agents import Agent, RunConfig, Runner, set_trace_processors
 from oai_helpers import Ctx, Spans, files_tool, leaks
 
-from agentcore_auth import AccessDeniedError
+from agentcore_auth import AccessDeniedError, identity_handle
 from agentcore_auth.integration import ConsentSessions
 
 CONFIG = RunConfig(call_model_input_filter=scrub_model_input)
@@ -93,10 +93,11 @@ async def test_round_trip_for_two_users(files: Any, spans: Spans) -> None:
 
 
 async def test_round_trip_with_the_user_jwt(files: Any, spans: Spans) -> None:
-    """context with user_token: the session is completed with that JWT only."""
+    """context with a handle of the JWT: the session is completed with that JWT only."""
     jwt = files.env.issue_user_token("erin")
     h = Harness(files)
-    agent, result = await h.start({"user_token": jwt})
+    handle = identity_handle(user_token=jwt)
+    agent, result = await h.start({"identity": handle})
     (request,) = consent_requests(result)
     session = await asyncio.to_thread(files.browse, request.authorization_url)
     with pytest.raises(AccessDeniedError):
@@ -104,7 +105,8 @@ async def test_round_trip_with_the_user_jwt(files: Any, spans: Spans) -> None:
     await acomplete_consent(session, user_token=jwt, sessions=h.sessions)
     state = result.to_state()
     request.approve(state)
-    resumed = await Runner.run(agent, state, context={"user_token": jwt}, run_config=CONFIG)
+    resumed = await Runner.run(agent, state, context={"identity": handle},
+                               run_config=CONFIG)
     assert "'sub': 'erin'" in output(resumed)
     assert not leaks(jwt, h.seen()) and not leaks(jwt, spans.text())
 
