@@ -46,6 +46,7 @@ from llama_index.core.workflow import Context, InputRequiredEvent
 from agentcore_auth import (
     AgentCoreIdentitySource,
     CredentialResolver,
+    identity_handle,
     requires_access_token,
     requires_api_key,
 )
@@ -84,7 +85,9 @@ async def converse(agent: FunctionAgent, sessions: ConsentSessions, prompt: str,
                    consent: Callable[[str], str]) -> Any:
     """Ask; when a tool call waits for consent: show the link, complete, answer the event."""
     ctx = Context(agent)
-    await ctx.store.set("user_id", user)
+    # A handle (user_token=<verified JWT> when you have one), never a raw token: the store
+    # is serialized with the context.
+    await ctx.store.set("identity", identity_handle(user_id=user))
     handler = agent.run(prompt, ctx=ctx)
     async for event in handler.stream_events():
         request = consent_request(event)

@@ -3,7 +3,8 @@
 Two tools: ``forecast`` sends an API key (an EXTERNAL Secrets Manager secret behind an
 AgentCore API key credential provider) and ``my_files`` sends the user's own OAuth2
 token (USER_FEDERATION: the user consents once, AgentCore keeps the token per user).
-The plugin runs each tool call as the user named in the invocation state, turns
+The plugin runs each tool call as the user whose identity handle is in the invocation
+state (a handle, never the JWT: Strands copies the invocation state into its events), turns
 "the user must consent" into a Strands interrupt carrying the link, and scrubs every
 credential from what the model is sent, even when the API echoes it back.
 
@@ -59,6 +60,7 @@ from strands import Agent, tool
 from agentcore_auth import (
     AgentCoreIdentitySource,
     CredentialResolver,
+    identity_handle,
     requires_access_token,
     requires_api_key,
 )
@@ -108,7 +110,9 @@ def telemetry(processor: Any) -> None:
 def converse(agent: Agent, plugin: AgentCoreAuthPlugin, prompt: str, user: str,
              consent: Callable[[str], str]) -> Any:
     """Ask, and while the agent waits for consent: show the link, complete, resume."""
-    state = {"user_id": user}  # the plugin reads the caller's identity from here
+    # The plugin reads the caller from here: a handle (use user_token=<verified JWT> when
+    # you have one), never a raw token, which Strands would copy into every event.
+    state = {"identity": identity_handle(user_id=user)}
     result = agent(prompt, invocation_state=state)
     while result.stop_reason == "interrupt":
         requests = consent_requests(result)

@@ -24,13 +24,20 @@ from google.adk.plugins.base_plugin import BasePlugin
 from google.adk.tools.base_tool import BaseTool
 from google.adk.tools.tool_context import ToolContext
 
-from agentcore_auth import AuthorizationRequiredError, CredentialResolver, Redactor, Secret
+from agentcore_auth import (
+    AccessDeniedError,
+    AuthorizationRequiredError,
+    CredentialResolver,
+    Redactor,
+    Secret,
+)
 from agentcore_auth.integration import (
     ConsentRequest,
     ConsentSessions,
     IdentityKeys,
     find_exception,
     identity_from,
+    identity_key,
     identity_scope,
     scrub_result,
 )
@@ -44,11 +51,15 @@ class AgentCoreAuthPlugin(BasePlugin):
     """Identity, consent and redaction for agentcore_auth tools in an ADK runner.
 
     ``Runner(..., plugins=[AgentCoreAuthPlugin()])`` (or ``App(plugins=[...])``). Each
-    tool call runs with :func:`agentcore_auth.identity_context` set to the ADK user
-    (``ToolContext.user_id``) and to what the session state holds under
-    ``user_token_key`` / ``workload_access_token_key`` (use ``temp:`` keys: they are not
-    persisted). A user id next to a user token is refused unless ``prefer=`` says which
-    one decides.
+    tool call, in the root agent and every sub-agent, runs with
+    :func:`agentcore_auth.identity_context` set to one trusted identity: the ADK user
+    (``ToolContext.user_id``, which the runner's caller sets), or an
+    :class:`~agentcore_auth.IdentityHandle` the app put in the session state under
+    ``temp:identity`` (for a user JWT or a workload access token), whose user id, if it
+    has one, must be ADK's. Session state is client-writable (``state_delta``), so a
+    ``user_id`` there never names the caller, and ADK persists and traces it, so a raw
+    ``user_token`` / ``workload_access_token`` there is refused with an error showing
+    the handle.
 
     When the user must consent, the call asks ADK for a credential: the client gets an
     ``adk_request_credential`` event (see :meth:`consent_requests`), shows the URL,
@@ -64,10 +75,13 @@ class AgentCoreAuthPlugin(BasePlugin):
         use_adk_user_id: take the user id from ``ToolContext.user_id`` (default); False
             reads it from the session state under ``user_id_key`` only.
         user_id_key: session-state key of the user id (when ADK's is not used).
-        user_token_key: session-state key of the user's JWT.
-        workload_access_token_key: session-state key of a workload access token.
+        user_token_key: session-state key of the user's JWT (refused raw).
+        workload_access_token_key: session-state key of a workload access token (likewise).
         prefer: ``"user_token"`` or ``"user_id"``: which one decides when both are found.
         max_sessions: consent sessions remembered for :meth:`complete_consent`.
+        handle_key: session-state key of an identity handle.
+        allow_raw_tokens: accept raw tokens in the session state, next to ADK's user id
+            (the old way; outside ``temp:`` keys ADK then persists them: do not).
     """
 
     def __init__(
@@ -83,24 +97,41 @@ class AgentCoreAuthPlugin(BasePlugin):
         prefer: Literal["user_id", "user_token"] | None = None,
         max_sessions: int = 10_000,
         name: str = "agentcore-auth",
+        handle_key: str = "temp:identity",
+        allow_raw_tokens: bool = False,
     ) -> None:
         super().__init__(name)
         self._redactor = redactor
         self._adk_user = use_adk_user_id
-        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
+        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key,
+                                  handle_key)
+        self._allow_raw = allow_raw_tokens
         self._prefer = prefer
         identity_from(prefer=prefer)  # validates prefer=
         self.sessions = ConsentSessions(resolver, client=client, max_sessions=max_sessions)
         """The consent sessions this plugin started (see :class:`ConsentSessions`)."""
         self._scopes: dict[int, ExitStack] = {}
-        self._asked: dict[str, ConsentRequest] = {}  # function call id -> its consent
+        # (whole-identity hash, function call id) -> its consent: never the call id alone
+        self._asked: dict[tuple[str | None, str], ConsentRequest] = {}
         self._lock = threading.Lock()
 
     def identity(self, tool_context: ToolContext) -> dict[str, Any]:
         """The ``identity_context`` arguments of a tool call."""
-        adk = {"user_id": tool_context.user_id} if self._adk_user else None
         state = tool_context.state.to_dict()
-        return identity_from(adk, state, keys=self._keys, prefer=self._prefer)
+        found = identity_from(state, keys=self._keys, prefer=self._prefer,
+                              allow_raw_tokens=self._allow_raw, where="the ADK session state")
+        if not self._adk_user:
+            return found
+        user = tool_context.user_id
+        if state.get(self._keys.handle):  # the handle decides alone (checked by identity_from)
+            if found.get("user_id") not in (None, user):
+                raise AccessDeniedError("the identity handle in the session state is for "
+                                        "another user than the ADK user running this call")
+            return found
+        found.pop("user_id", None)  # client-writable state never names the user
+        identity = identity_from({"user_id": user, **found}, keys=IdentityKeys(),
+                                 prefer=self._prefer, allow_raw_tokens=True)
+        return identity
 
     async def before_tool_callback(self, *, tool: BaseTool, tool_args: dict[str, Any],
                                    tool_context: ToolContext) -> dict[str, Any] | None:
@@ -133,8 +164,10 @@ class AgentCoreAuthPlugin(BasePlugin):
         call_id = tool_context.function_call_id
         if pending is None or not call_id:
             return None
+        with identity_scope(identity):
+            key = (identity_key(), call_id)
         with self._lock:
-            asked = self._asked.pop(call_id, None)
+            asked = self._asked.pop(key, None)
         if asked is not None:  # re-run after the client answered, yet still not consented
             return {"status": "error", "error": (
                 f"The user has not completed the authorization for {pending.provider_name!r}; "
@@ -142,7 +175,7 @@ class AgentCoreAuthPlugin(BasePlugin):
         await self.sessions.aremember(pending, identity)
         request = ConsentRequest.from_error(pending)
         with self._lock:
-            self._asked[call_id] = request
+            self._asked[key] = request
             while len(self._asked) > _MAX_PENDING:
                 self._asked.pop(next(iter(self._asked)))
         tool_context.request_credential(_auth_config(request))
@@ -164,10 +197,17 @@ class AgentCoreAuthPlugin(BasePlugin):
                                                            self._redactor)
         return None
 
-    def pending_consent(self, function_call_id: str) -> ConsentRequest | None:
-        """The consent a tool call (by its function call id) is waiting for, if any."""
+    def pending_consent(self, function_call_id: str, *,
+                        user_id: str | None = None) -> ConsentRequest | None:
+        """The consent a tool call of this user is waiting for, if any.
+
+        The user is ``user_id``, or else the current identity (e.g. a handle's, inside
+        ``identity_context(handle)``); another user's call with the same id is not seen.
+        """
+        with identity_scope({"user_id": user_id} if user_id else None):
+            key = (identity_key(), function_call_id)
         with self._lock:
-            return self._asked.get(function_call_id)
+            return self._asked.get(key)
 
     def complete_consent(self, session_uri: str, *, user_id: str | None = None,
                          user_token: str | Secret | None = None) -> None:

@@ -131,7 +131,7 @@ async def test_rotated_key_is_refetched(weather: Any) -> None:
 
 
 async def test_user_token_next_to_user_id_is_refused_unless_preferred(files: Any) -> None:
-    """A JWT in temp: state next to ADK's user id: refused by default; prefer= decides."""
+    """A raw JWT in temp: state is refused; the old way (allow_raw_tokens) needs prefer=."""
     jwt = files.env.issue_user_token("erin")
     delta = {"temp:user_token": jwt}
 
@@ -143,12 +143,17 @@ async def test_user_token_next_to_user_id_is_refused_unless_preferred(files: Any
 
     model = ScriptedLlm(call("whoami"))
     run = Run(model, [whoami], AgentCoreAuthPlugin())
+    with pytest.raises(RuntimeError, match="identity_handle") as refused:
+        await run.send("erin", await run.session("erin"), "who?", delta)
+    assert not leaks(jwt, str(refused.value))
+    run = Run(ScriptedLlm(call("whoami")), [whoami], AgentCoreAuthPlugin(allow_raw_tokens=True))
     with pytest.raises(RuntimeError, match="user_id and a user_token were given together"):
         await run.send("erin", await run.session("erin"), "who?", delta)
     for prefer, expected in (("user_token", {"user_id": None, "has_token": True}),
                              ("user_id", {"user_id": "someone", "has_token": False})):
         model = ScriptedLlm(call("whoami"))
-        run = Run(model, [whoami], AgentCoreAuthPlugin(prefer=prefer))  # type: ignore[arg-type]
+        run = Run(model, [whoami], AgentCoreAuthPlugin(prefer=prefer,  # type: ignore[arg-type]
+                                                       allow_raw_tokens=True))
         session_id = await run.session("someone")
         events = await run.send("someone", session_id, "who?", delta)
         assert responses(events) == [expected]

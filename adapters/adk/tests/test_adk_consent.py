@@ -24,7 +24,9 @@ async def test_round_trip_for_two_users(files: Any) -> None:
         session_id = await run.session(user)
         events = await run.send(user, session_id, "list my files")
         (request,) = consent_requests(events)
-        assert request.tool_call_id and plugin.pending_consent(request.tool_call_id)
+        assert request.tool_call_id and plugin.pending_consent(request.tool_call_id,
+                                                              user_id=user)
+        assert plugin.pending_consent(request.tool_call_id, user_id="mallory") is None
         runs[user] = (run, session_id, request)
     assert calls == []  # the tool body never ran
     assert runs["alice"][2].authorization_url != runs["bob"][2].authorization_url

@@ -4,7 +4,11 @@ The returned ``FunctionTool`` takes the workflow ``Context`` (injected by LlamaI
 agents, hidden from the model) and
 
 - runs the call with :func:`agentcore_auth.identity_context` set to the caller read from
-  ``ctx.store`` (keys ``user_id``, ``user_token``, ``workload_access_token``; configurable);
+  ``ctx.store``, its one source of identity: an :class:`~agentcore_auth.IdentityHandle`
+  under ``identity``, or a plain ``user_id`` (keys configurable). ``ctx.store`` is
+  serialized with the context (``ctx.to_dict()`` at the consent pause), so a raw
+  ``user_token`` / ``workload_access_token`` there is refused with an error showing the
+  handle;
 - when the user must consent, emits an :class:`InputRequiredEvent` carrying the
   authorization URL and waits for the app's :class:`HumanResponseEvent`, then runs the
   call again as the same user;
@@ -102,7 +106,9 @@ def secure_tool(fn_or_tool: Callable[..., Any] | FunctionTool, *,
                 user_id_key: str = "user_id",
                 user_token_key: str = "user_token",  # noqa: S107 - a key name, not a token
                 workload_access_token_key: str = "workload_access_token",  # noqa: S107
-                prefer: Literal["user_id", "user_token"] | None = None) -> FunctionTool:
+                prefer: Literal["user_id", "user_token"] | None = None,
+                handle_key: str = "identity",
+                allow_raw_tokens: bool = False) -> FunctionTool:
     """A ``FunctionTool`` running ``fn_or_tool`` as the caller named in ``ctx.store``.
 
     Args:
@@ -116,8 +122,11 @@ def secure_tool(fn_or_tool: Callable[..., Any] | FunctionTool, *,
         workload_access_token_key: ``ctx.store`` key of a workload access token.
         prefer: which of a user id and a user token found together decides; by default
             both together are refused.
+        handle_key: ``ctx.store`` key of an :class:`~agentcore_auth.IdentityHandle`.
+        allow_raw_tokens: accept raw tokens in ``ctx.store`` (the old way; they are
+            then serialized with the context: do not).
     """
-    keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
+    keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key, handle_key)
     identity_from(prefer=prefer)  # validates prefer=
     base = fn_or_tool if isinstance(fn_or_tool, FunctionTool) else FunctionTool.from_defaults(
         fn_or_tool)
@@ -133,7 +142,8 @@ def secure_tool(fn_or_tool: Callable[..., Any] | FunctionTool, *,
         return await base.async_fn(**kwargs)
 
     async def call(ctx: Context, **kwargs: Any) -> Any:
-        identity = identity_from(await _store(ctx, keys), keys=keys, prefer=prefer)
+        identity = identity_from(await _store(ctx, keys), keys=keys, prefer=prefer,
+                                 allow_raw_tokens=allow_raw_tokens, where="ctx.store")
         with identity_scope(identity):
             failure: BaseException | None = None
             try:
@@ -177,7 +187,7 @@ def secure_tool(fn_or_tool: Callable[..., Any] | FunctionTool, *,
 
 async def _store(ctx: Context, keys: IdentityKeys) -> dict[str, Any]:
     found = {}
-    for key in (keys.user_id, keys.user_token, keys.workload_access_token):
+    for key in (keys.user_id, keys.user_token, keys.workload_access_token, keys.handle):
         value = await ctx.store.get(key, default=None)
         if value is not None:
             found[key] = value

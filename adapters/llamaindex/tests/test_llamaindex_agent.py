@@ -26,7 +26,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.tools import FunctionTool
 from llama_index.core.workflow import Context, InputRequiredEvent
 
-from agentcore_auth import AccessDeniedError, current_identity, default_redactor
+from agentcore_auth import AccessDeniedError, current_identity, default_redactor, identity_handle
 from agentcore_auth.integration import ConsentSessions
 
 
@@ -75,7 +75,7 @@ async def test_echoed_key_and_rotation_never_reach_model_or_events(weather: Any)
 
 
 async def test_identity_from_the_context_store_per_user(files: Any) -> None:
-    """Each run's tool sees the user in its own Context store; prefer= settles a JWT + id."""
+    """Each run's tool sees the user in its own Context store (a user id or a handle)."""
     async def whoami() -> str:
         """Who is asking."""
         identity = current_identity()
@@ -85,12 +85,25 @@ async def test_identity_from_the_context_store_per_user(files: Any) -> None:
         agent = FunctionAgent(tools=[secure_tool(whoami)], llm=ScriptedLLM(call("whoami")))
         _, events = await run(agent, {"user_id": user})
         assert results(events) == [f"user={user}"]
+    agent = FunctionAgent(tools=[secure_tool(whoami)], llm=ScriptedLLM(call("whoami")))
+    _, events = await run(agent, {"identity": identity_handle(user_id="carol")})
+    assert results(events) == ["user=carol"]
+
+
+async def test_raw_user_id_next_to_jwt_needs_a_precedence(files: Any) -> None:
+    """The old raw carrier (allow_raw_tokens=True): a JWT next to a user id needs prefer=."""
+    async def whoami() -> str:
+        """Who is asking."""
+        identity = current_identity()
+        return f"user={identity.user_id if identity else None}"
+
     jwt = files.env.issue_user_token("erin")
     both = {"user_id": "x", "user_token": jwt}
-    agent = FunctionAgent(tools=[secure_tool(whoami)], llm=ScriptedLLM(call("whoami")))
+    agent = FunctionAgent(tools=[secure_tool(whoami, allow_raw_tokens=True)],
+                          llm=ScriptedLLM(call("whoami")))
     _, events = await run(agent, both)
     assert "given together" in results(events)[0]  # refused: the model is told, not the tool
-    agent = FunctionAgent(tools=[secure_tool(whoami, prefer="user_id")],
+    agent = FunctionAgent(tools=[secure_tool(whoami, prefer="user_id", allow_raw_tokens=True)],
                           llm=ScriptedLLM(call("whoami")))
     _, events = await run(agent, both)
     assert results(events) == ["user=x"]

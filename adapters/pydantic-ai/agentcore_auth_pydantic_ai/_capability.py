@@ -57,10 +57,15 @@ class AgentCoreAuthCapability(AbstractCapability[Any]):
     :func:`~agentcore_auth.requires_access_token` (under ``@agent.tool_plain`` or
     ``@agent.tool``).
 
-    The caller is read from ``RunContext.deps`` (attributes or keys): ``user_id``,
-    ``user_token`` (the user's JWT) and ``workload_access_token`` (rename them with the
-    ``*_key`` arguments), and set with :func:`agentcore_auth.identity_context` while each
-    tool call runs.
+    The caller is read from one source, ``RunContext.deps`` (attributes or keys): an
+    :class:`~agentcore_auth.IdentityHandle` under ``identity``
+    (``deps=Deps(identity=identity_handle(user_token=jwt))``), or a plain ``user_id``
+    (rename the keys with the ``*_key`` arguments), and set with
+    :func:`agentcore_auth.identity_context` while each tool call runs. Anything next to
+    a handle is refused. pydantic-ai does not record deps in message history or spans,
+    but durable execution (Temporal, DBOS, Prefect) serializes them and apps log them:
+    a raw ``user_token`` / ``workload_access_token`` string is refused with an error
+    showing the handle (an :class:`~agentcore_auth.Secret` there is accepted).
 
     When a user must consent, the call is deferred for approval and the run ends with
     ``DeferredToolRequests`` (include it in ``output_type``); read the requests with
@@ -80,6 +85,8 @@ class AgentCoreAuthCapability(AbstractCapability[Any]):
         user_token_key: deps key of the user's JWT.
         workload_access_token_key: deps key of a workload access token.
         max_sessions: consent sessions remembered (default sessions only).
+        handle_key: deps key of an identity handle.
+        allow_raw_tokens: accept raw token strings in deps (the old way).
     """
 
     def __init__(
@@ -94,6 +101,8 @@ class AgentCoreAuthCapability(AbstractCapability[Any]):
         user_token_key: str = "user_token",  # noqa: S107 - a key name, not a token
         workload_access_token_key: str = "workload_access_token",  # noqa: S107 - likewise
         max_sessions: int = 10_000,
+        handle_key: str = "identity",
+        allow_raw_tokens: bool = False,
     ) -> None:
         if isinstance(retry_rejected, bool) or not isinstance(retry_rejected, int) or (
                 retry_rejected < 0):
@@ -102,7 +111,9 @@ class AgentCoreAuthCapability(AbstractCapability[Any]):
                                                     max_sessions=max_sessions)
         self._retry_rejected = retry_rejected
         self._redactor = redactor
-        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
+        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key,
+                                  handle_key)
+        self._allow_raw = allow_raw_tokens
 
     # --- tool calls ------------------------------------------------------------------
 
@@ -110,7 +121,8 @@ class AgentCoreAuthCapability(AbstractCapability[Any]):
                                 tool_def: ToolDefinition, args: ValidatedToolArgs,
                                 handler: WrapToolExecuteHandler) -> Any:
         """Run the call as its caller; consent becomes ``ApprovalRequired``; result scrubbed."""
-        identity = identity_from(ctx.deps, keys=self._keys)
+        identity = identity_from(ctx.deps, keys=self._keys, allow_raw_tokens=self._allow_raw,
+                                 where="deps")
         for attempt in range(self._retry_rejected + 1):
             try:
                 with identity_scope(identity):

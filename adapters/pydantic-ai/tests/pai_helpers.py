@@ -36,6 +36,8 @@ class Deps:
 
     user_id: str | None = None
     user_token: str | None = None
+    workload_access_token: str | None = None
+    identity: str | None = None
 
 
 class Spans:

@@ -17,7 +17,7 @@ from pai_helpers import Deps, Spans, files_fn, leaks
 from pydantic_ai import Agent, DeferredToolRequests, Tool
 from pydantic_ai.messages import ModelMessage, ToolReturnPart
 
-from agentcore_auth import AccessDeniedError
+from agentcore_auth import AccessDeniedError, identity_handle
 
 
 def last_return(messages: list[ModelMessage]) -> ToolReturnPart:
@@ -73,10 +73,10 @@ def test_round_trip_for_two_users(files: Any) -> None:
 
 
 async def test_async_round_trip_with_the_user_jwt(files: Any) -> None:
-    """deps with user_token: the session is completed with that JWT only (async twin)."""
+    """deps with a JWT handle: the session is completed with that JWT only (async twin)."""
     jwt = files.env.issue_user_token("erin")
     h = Harness(files)
-    deps = Deps(user_token=jwt)
+    deps = Deps(identity=identity_handle(user_token=jwt))
     result = await h.agent.run("files", deps=deps)
     (request,) = consent_requests(result.output)
     session = await asyncio.to_thread(files.browse, request.authorization_url)

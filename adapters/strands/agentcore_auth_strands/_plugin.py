@@ -13,7 +13,7 @@ import threading
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Literal
 
-from strands.hooks import AfterToolCallEvent
+from strands.hooks import AfterToolCallEvent, BeforeInvocationEvent
 from strands.middleware import (
     ExecuteToolContext,
     ExecuteToolStage,
@@ -63,13 +63,18 @@ class AgentCoreAuthPlugin(Plugin):
     many agents. Decorate tools with ``@tool`` over
     :func:`agentcore_auth.requires_api_key` / :func:`~agentcore_auth.requires_access_token`.
 
-    The caller's identity is read from the invocation state, e.g.
-    ``agent(prompt, invocation_state={"user_id": "alice"})``, under the keys
-    ``user_id``, ``user_token`` (the user's JWT) and ``workload_access_token``
-    (rename them with the ``*_key`` arguments), and set with
-    :func:`agentcore_auth.identity_context` while each tool call runs. With none of
-    them, an identity the caller set around the agent call applies, and on AgentCore
-    Runtime the request's workload access token (the core library reads it).
+    The caller's identity comes from one source, the invocation state: an
+    :class:`~agentcore_auth.IdentityHandle` under ``identity``, e.g.
+    ``agent(prompt, invocation_state={"identity": identity_handle(user_token=jwt)})``,
+    or a plain ``user_id`` (rename the keys with the ``*_key`` arguments), set with
+    :func:`agentcore_auth.identity_context` while each tool call runs. With none, an
+    identity the caller set around the agent call applies, and on AgentCore Runtime
+    the request's workload access token (the core library reads it). Strands spreads
+    the invocation state into its init event and every model text delta (so into
+    ``callback_handler`` and ``stream_async`` events): a raw ``user_token`` or
+    ``workload_access_token`` there is refused before the agent starts, with a
+    :class:`ConfigurationError` showing the handle, and a handle next to other
+    identity keys is refused too (nothing fills in or overrides it).
 
     Subclass and override :meth:`consent_result` to change what the model is told in
     ``consent="tool_result"`` mode.
@@ -100,6 +105,9 @@ class AgentCoreAuthPlugin(Plugin):
             one decides (``"user_token"`` or ``"user_id"``); by default both together
             are refused with :class:`ConfigurationError` (see
             :func:`agentcore_auth.identity_context`).
+        handle_key: invocation-state key of an identity handle.
+        allow_raw_tokens: accept raw tokens in the invocation state (the old way;
+            Strands then broadcasts them in its events: do not).
     """
 
     def __init__(
@@ -115,6 +123,8 @@ class AgentCoreAuthPlugin(Plugin):
         workload_access_token_key: str = "workload_access_token",  # noqa: S107 - likewise
         max_sessions: int = 10_000,
         prefer: Literal["user_id", "user_token"] | None = None,
+        handle_key: str = "identity",
+        allow_raw_tokens: bool = False,
     ) -> None:
         if consent not in ("interrupt", "tool_result"):
             raise ConfigurationError('consent= must be "interrupt" or "tool_result"')
@@ -126,7 +136,9 @@ class AgentCoreAuthPlugin(Plugin):
         self._consent = consent
         self._retry_rejected = retry_rejected
         self._redactor = redactor
-        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key)
+        self._keys = IdentityKeys(user_id_key, user_token_key, workload_access_token_key,
+                                  handle_key)
+        self._allow_raw = allow_raw_tokens
         self.sessions = ConsentSessions(resolver, client=client, max_sessions=max_sessions)
         """The consent sessions this plugin started (see :class:`ConsentSessions`)."""
         self._prefer = prefer
@@ -140,9 +152,18 @@ class AgentCoreAuthPlugin(Plugin):
 
     def init_agent(self, agent: Agent) -> None:
         """Register the middleware and the hook with ``agent``."""
+        agent.add_hook(self._check_identity, BeforeInvocationEvent)
         agent.add_hook(self._after_tool_call, AfterToolCallEvent)
         agent.add_middleware(ExecuteToolStage, self._execute_tool)
         agent.add_middleware(InvokeModelStage.Input, self._scrub_model_input)
+
+    def _check_identity(self, event: BeforeInvocationEvent) -> None:
+        """Refuse a raw token in the invocation state before Strands emits any event."""
+        self._identity(event.invocation_state)
+
+    def _identity(self, state: Any) -> dict[str, Any]:
+        return identity_from(state, keys=self._keys, prefer=self._prefer,
+                             allow_raw_tokens=self._allow_raw, where="invocation_state")
 
     def _scrub_model_input(self, ctx: InvokeModelContext) -> InvokeModelContext:
         return ctx.replace(messages=scrub_result(ctx.messages, self._redactor),
@@ -189,7 +210,7 @@ class AgentCoreAuthPlugin(Plugin):
             yield ToolResultEvent(_error(ctx, "The user declined the authorization this tool "
                                               "needs; do not call it again for now."))
             return
-        identity = identity_from(ctx.invocation_state, keys=self._keys, prefer=self._prefer)
+        identity = self._identity(ctx.invocation_state)
         events = next_fn(ctx)
         result: ToolResultEvent | None = None
         stream, last = StreamScrubber(self._redactor), None

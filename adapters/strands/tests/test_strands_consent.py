@@ -11,7 +11,7 @@ from agentcore_auth_strands import CONSENT_INTERRUPT, AgentCoreAuthPlugin, conse
 from agentcore_auth_strands.testing import Call, ScriptedModel, tool_results
 from strands import Agent, tool
 
-from agentcore_auth import AccessDeniedError, requires_access_token
+from agentcore_auth import AccessDeniedError, identity_handle, requires_access_token
 
 
 class Harness:
@@ -100,8 +100,9 @@ async def test_complete_consent_with_the_user_jwt(files: Any) -> None:
     jwt = files.env.issue_user_token("erin")
     plugin = AgentCoreAuthPlugin(client=files.env.client("bedrock-agentcore"))
     h = Harness(files, plugin)
-    state = {"user_token": jwt, "workload_access_token":
-             files.env.workload_token(files.workload, user_token=jwt)}
+    handle = identity_handle(user_token=jwt, workload_access_token=files.env.workload_token(
+        files.workload, user_token=jwt))
+    state = {"identity": handle}
     result = await h.agent.invoke_async("list my files", invocation_state=state)
     (request,) = consent_requests(result)
     session = files.browse(request.authorization_url)

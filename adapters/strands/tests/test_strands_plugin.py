@@ -24,6 +24,7 @@ from agentcore_auth import (
     CredentialRejectedError,
     current_identity,
     identity_context,
+    identity_handle,
     requires_access_token,
     requires_api_key,
 )
@@ -194,7 +195,7 @@ def test_rotation_between_tool_calls_is_invisible_to_the_model(weather: Any) -> 
 
 
 def test_identity_comes_from_invocation_state(weather: Any) -> None:
-    """user_id / user_token / workload_access_token in invocation_state are set for the tool."""
+    """A user_id or an identity handle in invocation_state is set for the tool."""
     seen: list[Any] = []
 
     @tool
@@ -206,8 +207,8 @@ def test_identity_comes_from_invocation_state(weather: Any) -> None:
     turns = [[Call("whoami")], ["done"]] * 3
     agent = make_agent(ScriptedModel(*turns), [whoami], AgentCoreAuthPlugin(user_id_key="uid"))
     agent("a", invocation_state={"uid": "alice"})
-    agent("b", invocation_state={"user_token": "jwt-of-bob-0123456789",
-                                 "workload_access_token": "wat-0123456789abcdef"})
+    bob = {"user_token": "jwt-of-bob-0123456789", "workload_access_token": "wat-0123456789abcdef"}
+    agent("b", invocation_state={"identity": identity_handle(**bob)})
     with identity_context(user_id="carol"):  # set by the app around the call
         agent("c")
     assert [i.user_id for i in seen] == ["alice", None, "carol"]
@@ -218,7 +219,7 @@ def test_identity_comes_from_invocation_state(weather: Any) -> None:
 
 @pytest.mark.parametrize("prefer", [None, "user_token", "user_id"])
 def test_user_id_next_to_user_token_needs_a_precedence(weather: Any, prefer: Any) -> None:
-    """Both in invocation_state: refused, unless the plugin was told which one decides."""
+    """Both in invocation_state (raw tokens allowed, the old way): refused, unless preferred."""
     seen: list[Any] = []
 
     @tool
@@ -229,7 +230,8 @@ def test_user_id_next_to_user_token_needs_a_precedence(weather: Any, prefer: Any
 
     state = {"user_id": "bob", "user_token": "jwt-of-alice-0123456789"}
     model = ScriptedModel([Call("whoami")], ["done"])
-    make_agent(model, [whoami], AgentCoreAuthPlugin(prefer=prefer))("a", invocation_state=state)
+    make_agent(model, [whoami], AgentCoreAuthPlugin(prefer=prefer, allow_raw_tokens=True))(
+        "a", invocation_state=state)
     (result,) = tool_results(model.requests[-1]["messages"])
     if prefer is None:
         assert result["status"] == "error" and "given together" in str(result["content"])
