@@ -27,58 +27,81 @@ class FieldStreamScrubber:
 
     Text and bytes items form one stream (as with :meth:`StreamScrubber.push`);
     the top-level ``str`` fields of dicts, pydantic models and dataclasses each
-    form a stream of their own, keyed by the item's type and the field name. An
-    item comes out as a copy with each such field replaced by what its stream
-    releases now (possibly ``""``), everything else scrubbed whole
-    (:meth:`Redactor.redact_obj`). :meth:`finish` returns, for each shape with
-    held text, one more copy of its last item carrying the tails. Not thread-safe:
-    one per stream (a tool call, a run).
+    form a stream of their own, keyed by the item's type and the field name.
+    An item whose field ends with what could start a registered value is held
+    (one item at most) until the next one decides: a field that changes is a
+    stream, its tail moves to the next item's field; a field that stays the same
+    (a label such as a tool name) is released whole. Everything else is scrubbed
+    whole (:meth:`Redactor.redact_obj`). Items keep their order and shape; call
+    :meth:`finish` at the end. Not thread-safe: one per stream (a tool call, a run).
 
     Args:
         redactor: the registry; default :func:`agentcore_auth.default_redactor`.
         extra: further registries to scrub with.
     """
 
-    __slots__ = ("_redactors", "_text", "_fields", "_last")
+    __slots__ = ("_redactors", "_text", "_fields", "_held")
 
     def __init__(self, redactor: Redactor | None = None, *extra: Redactor) -> None:
         first = redactor or default_redactor()
         self._redactors = (first, *(r for r in extra if r is not first))
         self._text = StreamScrubber(*self._redactors)
         self._fields: dict[tuple[type, str], StreamScrubber] = {}
-        self._last: dict[type, Any] = {}  # the last item of each shape with text fields
+        self._held: Any = _NOTHING  # an item waiting for the next one of its shape
 
     @property
     def pending(self) -> bool:
-        """Whether some text is held back."""
-        return self._text.pending or any(s.pending for s in self._fields.values())
+        """Whether some text (or an item) is held back."""
+        return self._text.pending or self._held is not _NOTHING or any(
+            s.pending for s in self._fields.values())
 
     def push(self, item: Any) -> list[Any]:
-        """The items to pass on for ``item`` (held text of a bare-text stream comes first)."""
+        """The items to pass on for ``item``, in order (held ones first)."""
         if isinstance(item, str | bytes | bytearray):
-            return self._text.push(item)
+            out = self._release_held(None)
+            out.extend(self._text.push(item))
+            return out
         out = self._text.finish()
+        out.extend(self._release_held(item))
         names = _text_fields(item)
-        if names:
-            kind = type(item)
-            released = {name: self._stream(kind, name).feed(_field(item, name))
-                        for name in names}
-            self._last[kind] = item
-            item = _replace(item, released)
-        out.append(self._scrub(item))
+        if names and any(self._would_hold(type(item), n, _field(item, n)) for n in names):
+            self._held = item
+            return out
+        out.append(self._release(item, None) if names else self._scrub(item))
         return out
 
     def finish(self) -> list[Any]:
-        """The held text as items to pass on (``[]`` when none): call it at the end."""
+        """The held text and item to pass on (``[]`` when none): call it at the end."""
         out = self._text.finish()
-        for kind, last in self._last.items():
-            tails = {name: stream.flush() for (k, name), stream in self._fields.items()
-                     if k is kind and stream.pending}
-            if tails:
-                blank = {name: "" for name in _text_fields(last)}
-                out.append(self._scrub(_replace(last, {**blank, **tails})))
-        self._last.clear()
+        out.extend(self._release_held(None))
+        for stream in self._fields.values():
+            stream.flush()
         return out
+
+    def _release_held(self, following: Any) -> list[Any]:
+        held, self._held = self._held, _NOTHING
+        if held is _NOTHING:
+            return []
+        if following is not None and type(following) is not type(held):
+            following = None
+        return [self._release(held, following)]
+
+    def _release(self, item: Any, following: Any) -> Any:
+        """``item`` with its text fields fed; a field ``following`` does not change is flushed."""
+        kind, released = type(item), {}
+        for name in _text_fields(item):
+            value = _field(item, name)
+            stream = self._stream(kind, name)
+            text = stream.feed(value)
+            if following is None or _field(following, name, None) == value:
+                text += stream.flush()
+            released[name] = text
+        return self._scrub(_replace(item, released))
+
+    def _would_hold(self, kind: type, name: str, value: str) -> bool:
+        trial = copy.copy(self._stream(kind, name))
+        trial.feed(value)
+        return trial.pending
 
     def _stream(self, kind: type, name: str) -> StreamScrubber:
         stream = self._fields.get((kind, name))
@@ -92,6 +115,9 @@ class FieldStreamScrubber:
         return item
 
 
+_NOTHING: Any = object()
+
+
 def scrubbing_writer(write: Callable[[Any], Any],
                      scrubber: FieldStreamScrubber) -> Callable[[Any], None]:
     """A writer passing each chunk through ``scrubber`` to ``write`` (call ``finish`` after)."""
@@ -102,9 +128,11 @@ def scrubbing_writer(write: Callable[[Any], Any],
     return scrubbed
 
 
-def _field(item: Any, name: str) -> Any:
+def _field(item: Any, name: str, *default: Any) -> Any:
     """``item[name]`` for a mapping, else ``getattr(item, name)``."""
-    return item[name] if isinstance(item, Mapping) else getattr(item, name)
+    if isinstance(item, Mapping):
+        return item.get(name, *default) if default else item[name]
+    return getattr(item, name, *default)
 
 
 def _text_fields(item: Any) -> list[str]:
