@@ -37,12 +37,13 @@ def scrubbed_stream_writer(request: ToolCallRequest,
     scrubber = FieldStreamScrubber(redactor)
     writer = scrubbing_writer(write, scrubber)
     config: Any = runtime.config
-    conf = config.get(CONF) if isinstance(config, dict) else None
+    conf: Any = config.get(CONF) if isinstance(config, dict) else None
     graph_runtime = conf.get(_RUNTIME_KEY) if isinstance(conf, dict) else None
     if graph_runtime is not None:  # get_stream_writer() reads it; the dict is this call's
         config[CONF] = {**conf, _RUNTIME_KEY: graph_runtime.override(stream_writer=writer)}
     try:
-        yield request.override(runtime=dataclasses.replace(runtime, stream_writer=writer))
+        scrubbed = dataclasses.replace(runtime, stream_writer=writer)
+        yield dataclasses.replace(request, runtime=scrubbed)
     finally:
         if graph_runtime is not None:
             config[CONF] = conf

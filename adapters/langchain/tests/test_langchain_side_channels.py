@@ -108,7 +108,8 @@ def test_messages_stream_tool_message_is_scrubbed(weather: Any) -> None:
         return httpx.get(weather.url, params={"echo": 1}, headers={"x-api-key": api_key}).text
 
     def tool_texts(middleware: list[Any]) -> str:
-        model = ScriptedChatModel(call("forecast", {"city": "Oslo"}), "done", disable_streaming=True)
+        model = ScriptedChatModel(call("forecast", {"city": "Oslo"}), "done",
+                                  disable_streaming=True)
         agent = create_agent(model, [forecast], middleware=middleware)
         items = list(agent.stream({"messages": [("user", "weather?")]}, stream_mode="messages"))
         return " ".join(str(message.content) for message, _ in items
