@@ -58,6 +58,28 @@ def failing_tools(resolver: CredentialResolver) -> list[Any]:
     return [run_sync, run_gen]
 
 
+def failing_async_tools(resolver: CredentialResolver) -> list[Any]:
+    """The async twins: a coroutine tool and an async generator tool."""
+    import asyncio
+    from collections.abc import AsyncIterator
+
+    @requires_api_key(provider_name="weather", resolver=resolver)
+    async def async_tool(city: str, *, api_key: str) -> None:
+        headers = {"x-api-key": api_key}
+        raise RuntimeError(f"upstream failed for {city} ({len(headers)} headers)")
+
+    @requires_api_key(provider_name="weather", resolver=resolver)
+    async def agen_tool(*, api_key: str) -> AsyncIterator[str]:
+        yield "one"
+        raise RuntimeError(f"stream failed ({len(api_key)})")
+
+    async def drain() -> None:
+        async for _ in agen_tool():
+            pass
+
+    return [lambda: asyncio.run(async_tool("Paris")), lambda: asyncio.run(drain())]
+
+
 def undecorated(api_key: str) -> None:
     """The control: the same failure with the key as a plain str local."""
     raise RuntimeError(f"upstream failed ({len(api_key)})")
@@ -108,6 +130,17 @@ def test_locals_renderers_show_no_value(resolver: CredentialResolver, render: An
     # The control: the renderer does print a plain str local.
     control = render(caught(lambda: undecorated(KEY)))
     assert KEY[:60] in control
+
+
+@pytest.mark.parametrize("render", [render_traceback, render_rich, render_loguru])
+def test_async_tools_frames_show_no_value(resolver: CredentialResolver, render: Any) -> None:
+    """The async wrappers' frames (``kw`` and the like) and the tool's own show the mask."""
+    for run in failing_async_tools(resolver):
+        text = render(caught(run))
+        assert "RuntimeError" in text and not leaks(text), leaks(text)[:2]
+    if render is not render_loguru:  # loguru shows only the names on each frame's line
+        text = render(caught(failing_async_tools(resolver)[0]))
+        assert "[REDACTED:weather]" in text and "api_key" in text, text[-2000:]
 
 
 def test_the_injected_value_is_a_working_str(resolver: CredentialResolver) -> None:

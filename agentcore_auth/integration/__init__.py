@@ -12,8 +12,9 @@ call an adapter typically:
    that user in :class:`ConsentSessions` and hands the app a :class:`ConsentRequest`
    the framework's way (an interrupt, an elicitation, a tool message);
 3. retries once on :class:`~agentcore_auth.CredentialRejectedError`;
-4. scrubs tool results and model input with :func:`scrub_result`, and escaping
-   exceptions with :func:`scrub_error`.
+4. scrubs tool results and model input with :func:`scrub_result`, escaping
+   exceptions with :func:`scrub_error`, and the framework's side-channel streams
+   (stream writers, event streams) with :class:`FieldStreamScrubber`.
 
 :func:`credential_requirements` reads what a decorated function needs, so an adapter
 can resolve ahead of a call; :func:`consent_handler` chooses, for the duration of a
@@ -46,6 +47,7 @@ from ._sessions import (
     InMemoryConsentSessionStore,
     user_token_fingerprint,
 )
+from ._streams import FieldStreamScrubber, scrubbing_writer
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
@@ -55,6 +57,7 @@ __all__ = [
     "ConsentSessionStore",
     "ConsentSessions",
     "CredentialRequirement",
+    "FieldStreamScrubber",
     "IdentityKeys",
     "InMemoryConsentSessionStore",
     "PendingConsents",
@@ -69,6 +72,7 @@ __all__ = [
     "rejection_handler",
     "scrub_error",
     "scrub_result",
+    "scrubbing_writer",
     "user_token_fingerprint",
 ]
 

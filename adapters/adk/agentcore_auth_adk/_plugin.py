@@ -42,6 +42,8 @@ from agentcore_auth.integration import (
     scrub_result,
 )
 
+from ._side_channels import scrub_event
+
 __all__ = ["AgentCoreAuthPlugin"]
 
 _MAX_PENDING = 10_000
@@ -196,6 +198,10 @@ class AgentCoreAuthPlugin(BasePlugin):
                     part.function_call.args = scrub_result(part.function_call.args,
                                                            self._redactor)
         return None
+
+    async def on_event_callback(self, *, invocation_context: Any, event: Any) -> Any:
+        """Scrub each event (text, function responses, state deltas) before it is yielded."""
+        return scrub_event(event, self._redactor)
 
     def pending_consent(self, function_call_id: str, *,
                         user_id: str | None = None) -> ConsentRequest | None:

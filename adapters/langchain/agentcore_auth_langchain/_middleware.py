@@ -41,6 +41,7 @@ from agentcore_auth.integration import (
 )
 
 from ._consent import CONSENT_INTERRUPT, Answer, parse_answer
+from ._side_channels import scrubbed_stream_writer
 
 __all__ = ["AgentCoreAuthMiddleware"]
 
@@ -153,8 +154,9 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             return self._declined(request)
         for attempt in range(self._retry_rejected + 1):
             try:
-                with identity_scope(identity):
-                    return self._scrub_result(handler(request))
+                with identity_scope(identity), scrubbed_stream_writer(
+                        request, self._redactor) as scrubbed:
+                    return self._scrub_result(handler(scrubbed))
             except GraphBubbleUp:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted out below
@@ -176,8 +178,9 @@ class AgentCoreAuthMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             return self._declined(request)
         for attempt in range(self._retry_rejected + 1):
             try:
-                with identity_scope(identity):
-                    return self._scrub_result(await handler(request))
+                with identity_scope(identity), scrubbed_stream_writer(
+                        request, self._redactor) as scrubbed:
+                    return self._scrub_result(await handler(scrubbed))
             except GraphBubbleUp:
                 raise
             except Exception as exc:  # noqa: BLE001 - sorted out below

@@ -25,12 +25,14 @@ from ._secure import (
     default_sessions,
     secure_tool,
 )
+from ._side_channels import scrubbed_events
 
 __version__ = "0.1.0"
 
 __all__ = ["CONSENT_PREFIX", "DECLINED", "acomplete_consent", "complete_consent",
-           "consent_request", "consent_response", "default_sessions", "secure_tool"]
+           "consent_request", "consent_response", "default_sessions", "scrubbed_events",
+           "secure_tool"]
 
 for _name in ("acomplete_consent", "complete_consent", "consent_request", "consent_response",
-              "default_sessions", "secure_tool"):
+              "default_sessions", "scrubbed_events", "secure_tool"):
     globals()[_name].__module__ = __name__
