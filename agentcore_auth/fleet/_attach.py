@@ -63,10 +63,13 @@ class Attachment:
 
     def invalidated(self, secret: Secret) -> None:
         """Drop ``secret`` fleet-wide (in the background) if it came through the tier."""
-        with self._lock:
-            known = self._local.get(secret._origin)
-        if known is not None and known[1] == secret:
-            self.owner._refused_here(known[0], secret)
+        try:
+            with self._lock:
+                known = self._local.get(secret._origin)
+            if known is not None and known[1] == secret:
+                self.owner._refused_here(known[0], secret)
+        except Exception as exc:  # noqa: BLE001 - the tier never fails a call
+            self.owner._fault(exc)
 
     def invalidated_provider(self, provider_name: str, value: Secret | None) -> None:
         """Drop fleet-wide every value of ``provider_name`` (or only ``value``).
@@ -76,17 +79,20 @@ class Attachment:
         every process drops all its entries of that provider, for every user,
         however it got them (see :meth:`RedisSharedCache._drop_provider`).
         """
-        if value is None:
-            self.owner._drop_provider(provider_name)
-            return
-        with self._lock:
-            doomed = [
-                (name, secret)
-                for name, secret in self._local.values()
-                if secret.name == provider_name and (value is None or secret == value)
-            ]
-        for name, secret in doomed:
-            self.owner._refused_here(name, secret)
+        try:
+            if value is None:
+                self.owner._drop_provider(provider_name)
+                return
+            with self._lock:
+                doomed = [
+                    (name, secret)
+                    for name, secret in self._local.values()
+                    if secret.name == provider_name and secret == value
+                ]
+            for name, secret in doomed:
+                self.owner._refused_here(name, secret)
+        except Exception as exc:  # noqa: BLE001 - the tier never fails a call
+            self.owner._fault(exc)
 
     def detach(self) -> None:
         """Forget the resolver's cache; the owner stops sending it drops."""

@@ -58,7 +58,47 @@ class Flights(Notices):
         identity: Identity | None,
         source_fetch: SourceFetch,
     ) -> Credential:
-        """A local miss: from the store, after another process's fetch, or fetched here."""
+        """A local miss: from the store, after another process's fetch, or fetched here.
+
+        The tier's one boundary: only ``source_fetch``'s own errors come out. Anything
+        else the tier raises (a bug, a client that raises what it should not) is
+        counted in ``faults``, makes the process local-only for ``retry_interval``,
+        and the miss is answered by the source, once.
+        """
+        raised: list[BaseException] = []
+        got: list[Credential] = []
+
+        def source(req: CredentialRequest, ident: Identity | None) -> Credential:
+            try:
+                credential = source_fetch(req, ident)
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+            got.append(credential)
+            return credential
+
+        self._miss.left = self._miss_budget
+        try:
+            return self._fetch_through_tier(att, local_key, request, identity, source)
+        except BaseException as exc:
+            if any(exc is e for e in raised) or not isinstance(exc, Exception):
+                raise
+            self._fault(exc)
+        finally:
+            self._miss.left = None
+        if got:
+            return got[0]
+        self._counts.add("fallbacks")
+        return source_fetch(request, identity)
+
+    def _fetch_through_tier(
+        self,
+        att: Attachment,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+    ) -> Credential:
         keys = self._usable_keys()
         fetched: list[Credential] = []
         if keys is not None:
@@ -71,6 +111,7 @@ class Flights(Notices):
                 if fetched:  # we fetched, then lost the store: the value is good
                     return fetched[0]
         self._counts.add("fallbacks")
+        self._miss.left = None  # the source's own time is not the tier's
         credential = source_fetch(request, identity)
         keys = self._keys.peek()
         if keys is not None:  # so that a 401 on it still reaches the fleet, late if need be
@@ -180,11 +221,18 @@ class Flights(Notices):
             return credential
         finally:
             done.set()
-            try:
-                self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
-                self._op(lambda: self._redis.publish(self._channel, f"{notice} {name}"))
-            except DownError:
+            try:  # off the caller's path, and off its time budget
+                self._jobs.submit(self._release, name, token, notice)
+            except RuntimeError:  # closed: the lease runs out
                 pass
+
+    def _release(self, name: str, token: str, notice: str) -> None:
+        """Give the lock back and tell the waiters (in the background)."""
+        try:
+            self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
+            self._op(lambda: self._redis.publish(self._channel, f"{notice} {name}"))
+        except DownError:
+            pass
 
     def _renew(self, name: str, token: str, done: threading.Event) -> None:
         """Keep the lease while our fetch runs; a crash stops this, and the lease runs out."""

@@ -79,6 +79,9 @@ class RedisSharedCache(Flights):
         connect_timeout: connection timeout, in seconds.
         retry_interval: after a store error, seconds of local-only operation before
             the store is tried again.
+        miss_budget: the most time one local miss spends on the store and KMS
+            together (waiting for another process's fetch aside); past it the store
+            counts as down (slow) for ``retry_interval`` and the miss goes local-only.
         client: a ready ``redis.Redis`` client instead of ``url`` options (its
             timeouts are then yours to bound), e.g. with a ``credential_provider``
             for ElastiCache IAM authentication.
@@ -100,6 +103,7 @@ class RedisSharedCache(Flights):
         op_timeout: float = 0.25,
         connect_timeout: float = 0.5,
         retry_interval: float = 5.0,
+        miss_budget: float = 1.0,
         client: Any = None,
     ) -> None:
         try:
@@ -126,6 +130,7 @@ class RedisSharedCache(Flights):
             ("op_timeout", op_timeout),
             ("connect_timeout", connect_timeout),
             ("retry_interval", retry_interval),
+            ("miss_budget", miss_budget),
             ("wait_timeout", 30.0 if wait_timeout is None else wait_timeout),
         ):
             number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -161,8 +166,14 @@ class RedisSharedCache(Flights):
             self._keys = LocalKeys(data_key)
         else:
             assert kms_key_id is not None
+            try:  # made now (botocore's set-up is slow), not on a miss or in the loader
+                kms = kms_client_factory(kms_client)
+            except Exception:  # noqa: BLE001 - e.g. no Region yet: made (and said) on first use
+                kms = None
             self._keys = KmsKeys(
-                kms_key_id, self._store_key("dek"), lambda: kms_client_factory(kms_client)
+                kms_key_id,
+                self._store_key("dek"),
+                (lambda: kms) if kms is not None else (lambda: kms_client_factory(kms_client)),
             )
         self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
         self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
@@ -184,6 +195,11 @@ class RedisSharedCache(Flights):
         self._first_try = threading.Event()  # the listener tried once (either way)
         self._listener: threading.Thread | None = None
         self._jobs = ThreadPoolExecutor(1, "agentcore-auth-fleet")
+        self._miss_budget = float(miss_budget)
+        self._miss = threading.local()  # .left: what a miss on this thread may still spend
+        self._key_done = threading.Event()
+        self._key_loader: threading.Thread | None = None
+        self._key_load_started = 0.0
 
     def __repr__(self) -> str:
         state = "down" if self._down_since is not None else "up"
@@ -214,6 +230,11 @@ class RedisSharedCache(Flights):
                 f"the shared cache at {self._where} is unreachable ({type(exc).__name__}): "
                 "check the URL, the security group / network path and the server"
             ) from None
+        except Exception as exc:  # noqa: BLE001 - a client's bug still gets a clear error
+            raise ConfigurationError(
+                f"the shared cache at {self._where} failed its check with "
+                f"{type(exc).__name__}: see the chained exception"
+            ) from exc
         self._ok()
 
     async def acheck(self) -> None:
@@ -251,6 +272,7 @@ class RedisSharedCache(Flights):
     def attach(self, cache: CredentialCache, *, ttl: float, expiry_skew: float) -> Attachment:
         """Bind a resolver's cache (see :class:`agentcore_auth._shared.SharedCache`)."""
         attachment = Attachment(self, cache, ttl=ttl, expiry_skew=expiry_skew)
+        self._load_keys()  # a KMS data key: in the background, never on a miss's path
         with self._lock:
             self._attached.append(attachment)
             start = self._listener is None

@@ -29,6 +29,10 @@ class FleetStats:
         refused_reads: shared values ignored because they had been refused.
         undecryptable: shared records that did not open with this fleet key.
         errors: store operations that failed (timeouts, connection errors).
+        faults: unexpected errors inside the tier (a bug, a client raising what it
+            should not): each made the process local-only for a while, failing nothing.
+        over_budget: misses that used up ``miss_budget`` on the store and KMS (a slow
+            store counts as down).
         outages: times the store became unusable (each logged once, as a warning).
         replayed: invalidations sent late, once the store was back.
         resyncs: reconnections of the notice listener, after which the local entries
@@ -49,6 +53,8 @@ class FleetStats:
     refused_reads: int = 0
     undecryptable: int = 0
     errors: int = 0
+    faults: int = 0
+    over_budget: int = 0
     outages: int = 0
     replayed: int = 0
     resyncs: int = 0
