@@ -64,8 +64,6 @@ class StoreBase:
     _lock: threading.Lock
     _attached: list[Attachment]
     _waiters: dict[str, list[threading.Event]]
-    _fetch_failed: dict[str, float]
-    _refused: dict[str, dict[str, float]]
     _pending: dict[tuple[str, str], float]
     _pending_providers: set[str]
     _epochs: dict[str, int]

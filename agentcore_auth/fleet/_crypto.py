@@ -41,6 +41,7 @@ class Record:
     fresh_until: float  # epoch seconds: when every process must stop serving it
     expires_at: float | None  # the credential's own expiry, if known
     epoch: int = 0  # the provider's drop epoch when the fetch began (stale once it moves)
+    record_id: str = ""  # random per record (hex): what a compare-and-delete names
 
 
 class FleetKeys:
@@ -67,6 +68,16 @@ class FleetKeys:
             :32
         ]
 
+    def handle(self, record_id: str) -> bytes:
+        """The 16-byte clear prefix of a stored record: a keyed hash of its random id.
+
+        It links nothing (equal values stored twice get unrelated handles) and lets
+        the store compare-and-delete exactly one record.
+        """
+        return hmac.new(self._mac_key, b"record\x00" + record_id.encode(), hashlib.sha256).digest()[
+            :16
+        ]
+
     def seal(self, name: str, record: Record) -> bytes:
         """Encrypt ``record`` for the store key ``name``."""
         return self.seal_data(
@@ -78,6 +89,7 @@ class FleetKeys:
                 "f": record.fresh_until,
                 "x": record.expires_at,
                 "e": record.epoch,
+                "r": record.record_id,
             },
         )
 
@@ -86,7 +98,7 @@ class FleetKeys:
         data = self.open_data(name.encode(), blob)
         return Record(
             data["v"], data["n"], float(data["a"]), float(data["f"]), data["x"],
-            int(data.get("e", 0)),
+            int(data.get("e", 0)), str(data.get("r", "")),
         )
 
     def seal_data(self, aad: bytes, data: dict[str, Any]) -> bytes:

@@ -170,7 +170,7 @@ class Flights(Notices):
                     wait = min(wait, 0.1)
                 waiter.wait(min(remaining, wait))
                 waiter.clear()
-                if self._fetch_failed.get(name, 0.0) >= began:
+                if (self._fetch_failed.get(name) or 0.0) >= began:
                     # The holder's fetch failed (the source throttled or down): fetch here
                     # at once, as without the tier, rather than queue behind each other.
                     raise DownError
@@ -230,7 +230,7 @@ class Flights(Notices):
         """Give the lock back and tell the waiters (in the background)."""
         try:
             self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
-            self._op(lambda: self._redis.publish(self._channel, f"{notice} {name}"))
+            self._publish(notice, name)
         except DownError:
             pass
 
@@ -263,18 +263,15 @@ class Flights(Notices):
         self._learn_epoch(provider, epoch[0])
         if blob is None:
             return None
-        tag, sealed = blob[:16], blob[16:]
-        try:
-            record = keys.open(name, sealed)
-        except UndecryptableError:
-            self._counts.add("undecryptable")
-            self._keys.reset(keys)
+        record = self._open_record(keys, name, blob)
+        if record is None:
             return None
-        refused_at = self._refused.get(name, {}).get(tag.hex())
+        refused_at = self._refused_at(name, keys.tag(record.value))
         if refused_at is not None and record.filled_at <= refused_at:
             # Refused here or by another process, and the drop has not landed yet.
             self._counts.add("refused_reads")
-            self._op(lambda: self._cad_value(keys=[self._value_key(name)], args=[tag]))
+            handle = blob[:16]
+            self._op(lambda: self._cad_value(keys=[self._value_key(name)], args=[handle]))
             return None
         if record.epoch != epoch[0]:
             # Fetched before its provider was dropped fleet-wide (a rotation): stale.
@@ -288,6 +285,19 @@ class Flights(Notices):
             Secret(record.value, name=record.name), expires_at=record.fresh_until + att.expiry_skew
         )
 
+    def _open_record(self, keys: FleetKeys, name: str, blob: bytes) -> Record | None:
+        """Decrypt a stored blob (handle + sealed record); None (counted) if it will not."""
+        try:
+            record = keys.open(name, blob[16:])
+        except UndecryptableError:
+            self._counts.add("undecryptable")
+            self._keys.reset(keys)
+            return None
+        if keys.handle(record.record_id) != blob[:16]:
+            self._counts.add("undecryptable")
+            return None
+        return record
+
     def _write(
         self, att: Attachment, keys: FleetKeys, name: str, credential: Credential, epoch: int
     ) -> bool:
@@ -299,9 +309,10 @@ class Flights(Notices):
             return False
         secret = credential.secret
         record = Record(
-            secret.reveal(), secret.name, now, now + lifetime, credential.expires_at, epoch
+            secret.reveal(), secret.name, now, now + lifetime, credential.expires_at, epoch,
+            os.urandom(16).hex(),
         )
-        blob = bytes.fromhex(keys.tag(secret.reveal())) + keys.seal(name, record)
+        blob = keys.handle(record.record_id) + keys.seal(name, record)
         px = max(1, int(lifetime * 1000))
         self._op(lambda: self._redis.set(self._value_key(name), blob, px=px))
         return True

@@ -37,6 +37,7 @@ from ._base import safe_url
 from ._flight import CAD_LOCK_SCRIPT, CAD_VALUE_SCRIPT, RENEW_LOCK_SCRIPT, Flights
 from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
 from ._notices import CAD_PUBLISH_SCRIPT
+from ._refusals import Lru
 from ._stats import Counters, FleetStats
 
 if TYPE_CHECKING:
@@ -183,8 +184,10 @@ class RedisSharedCache(Flights):
         self._lock = threading.Lock()
         self._attached: list[Attachment] = []
         self._waiters: dict[str, list[threading.Event]] = {}
-        self._fetch_failed: dict[str, float] = {}  # name -> when a holder's fetch failed
-        self._refused: dict[str, dict[str, float]] = {}  # name -> tag -> epoch refused
+        self._fetch_failed = Lru(10_000)  # name -> when a holder's fetch failed (monotonic)
+        self._refusals = Lru(10_000)  # (name, value tag) -> when refused
+        self._sent_fills = Lru(10_000)  # refusals sent from here, one per fill
+        self._nonces = Lru(100_000)  # notices acted on (replays are refused)
         self._pending: dict[tuple[str, str], float] = {}  # drops to send once back
         self._pending_providers: set[str] = set()  # provider drops to send once back
         self._epochs: dict[str, int] = {}  # provider tag -> its drop epoch, as last seen

@@ -26,7 +26,11 @@ class FleetStats:
         provider_drops_sent: ``resolver.invalidate(provider_name)`` drops sent fleet-wide.
         provider_drops_received: provider drops applied here (from a notice, or an
             epoch found moved in the store).
-        refused_reads: shared values ignored because they had been refused.
+        refused_reads: shared values ignored because they had been refused (or their
+            provider dropped since they were fetched).
+        forged_notices: notices ignored as not sealed with the fleet key, malformed,
+            or sent outside the time window (``inf``, the future, too long ago).
+        replayed_notices: genuine notices ignored because they were seen before.
         undecryptable: shared records that did not open with this fleet key.
         errors: store operations that failed (timeouts, connection errors).
         faults: unexpected errors inside the tier (a bug, a client raising what it
@@ -51,6 +55,8 @@ class FleetStats:
     provider_drops_sent: int = 0
     provider_drops_received: int = 0
     refused_reads: int = 0
+    forged_notices: int = 0
+    replayed_notices: int = 0
     undecryptable: int = 0
     errors: int = 0
     faults: int = 0
