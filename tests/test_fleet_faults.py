@@ -221,3 +221,29 @@ def test_a_bug_inside_the_tier_is_counted_and_fails_no_call(
     assert env.call_count("GetResourceApiKey") - before == 2
     stats = shared.stats
     assert stats.faults == 1 and stats.fallbacks == 2 and not shared.available
+
+
+def test_a_store_answering_in_200ms_is_treated_as_down_by_the_miss_budget(
+    env: LocalAgentCore, make: Any, server: LocalRedis
+) -> None:
+    """Every answer of the store held 200 ms by a real loopback proxy (under op_timeout)."""
+    from benchmarks.fleet_tier import SlowProxy
+
+    name, _ = env.create_api_key_provider("slow-store-0123456789")
+    filler, _ = make()
+    filler.get_api_key(name)  # the store holds it
+    host, port = server.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = SlowProxy((host, int(port)), 0.2)
+    try:
+        slow, shared = make(f"redis://127.0.0.1:{proxy.port}/0", op_timeout=1.0,
+                            retry_interval=60.0)
+        before = env.call_count("GetResourceApiKey")
+        for _ in range(4):
+            slow.clear()
+            assert slow.get_api_key(name).reveal() == "slow-store-0123456789"
+        stats = shared.stats
+        assert stats.over_budget >= 1 and stats.outages == 1 and not shared.available
+        assert stats.fallbacks >= 3  # after the first slow answer: local-only
+        assert env.call_count("GetResourceApiKey") - before == stats.fallbacks
+    finally:
+        proxy.close()

@@ -157,6 +157,14 @@ class StoreBase:
             elapsed = time.monotonic() - started
             if left is not None:
                 self._miss.left = left - elapsed
+        if left is not None and elapsed > self._miss_budget / 4:
+            # One answer took a quarter of the budget: a store that slow is degraded
+            # (this answer is used; the next misses go local-only for a while).
+            self._counts.add("over_budget")
+            self._failed(SlowStoreError(
+                f"the store took {elapsed * 1000:.0f} ms to answer (over miss_budget/4)"
+            ))
+            return result
         if self._down_since is not None and elapsed < self._miss_budget / 4 and \
                 time.monotonic() >= self._down_until:
             self._ok()

@@ -81,8 +81,9 @@ class RedisSharedCache(Flights):
         retry_interval: after a store error, seconds of local-only operation before
             the store is tried again.
         miss_budget: the most time one local miss spends on the store and KMS
-            together (waiting for another process's fetch aside); past it the store
-            counts as down (slow) for ``retry_interval`` and the miss goes local-only.
+            together (waiting for another process's fetch aside); past it, or when
+            one answer takes over a quarter of it, the store counts as down (slow)
+            for ``retry_interval`` and misses go local-only.
         client: a ready ``redis.Redis`` client instead of ``url`` options (its
             timeouts are then yours to bound), e.g. with a ``credential_provider``
             for ElastiCache IAM authentication.
@@ -104,7 +105,7 @@ class RedisSharedCache(Flights):
         op_timeout: float = 0.25,
         connect_timeout: float = 0.5,
         retry_interval: float = 5.0,
-        miss_budget: float = 1.0,
+        miss_budget: float = 0.6,
         client: Any = None,
     ) -> None:
         try:
