@@ -247,3 +247,35 @@ def test_a_store_answering_in_200ms_is_treated_as_down_by_the_miss_budget(
         assert env.call_count("GetResourceApiKey") - before == stats.fallbacks
     finally:
         proxy.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_real_fork_restarts_the_listener_in_the_child(
+    env: LocalAgentCore, make: Any
+) -> None:
+    """A cache made before fork(): the child gets drop notices (its listener runs again)."""
+    name, _ = env.create_api_key_provider("fork-0123456789")
+    parent, _ = make()
+    other, _ = make()
+    parent.get_api_key(name)
+    value = other.get_api_key(name)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a drop from `other` must reach it
+        code = 1
+        try:
+            shared = parent._shared.owner  # type: ignore[union-attr]
+            shared._subscribed.wait(10)  # the child's own listener is subscribed
+            os.write(write, b"r")  # ready
+            deadline = time.monotonic() + 10
+            while shared.stats.local_drops == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            code = 0 if shared.stats.local_drops == 1 and shared.stats.forks == 1 else 2
+        finally:
+            os._exit(code)
+    os.close(write)
+    assert os.read(read, 1) == b"r"
+    os.close(read)
+    other.invalidate(value)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0

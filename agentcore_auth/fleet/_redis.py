@@ -26,7 +26,9 @@ warning per outage and counters.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -88,8 +90,9 @@ class RedisSharedCache(Flights):
             timeouts are then yours to bound), e.g. with a ``credential_provider``
             for ElastiCache IAM authentication.
 
-    Make it after forking (a pre-fork server's ``post_fork`` hook): its listener
-    thread does not survive a fork.
+    A fork is detected (``os.register_at_fork``): in the child the listener, the
+    background jobs and the key loader start again, so a cache made before a
+    pre-fork server forks its workers keeps working in each of them.
     """
 
     def __init__(
@@ -204,6 +207,15 @@ class RedisSharedCache(Flights):
         self._key_done = threading.Event()
         self._key_loader: threading.Thread | None = None
         self._key_load_started = 0.0
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+
+            def after_fork_in_child() -> None:
+                cache = ref()
+                if cache is not None:
+                    cache._after_fork()
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
 
     def __repr__(self) -> str:
         state = "down" if self._down_since is not None else "up"
@@ -291,6 +303,28 @@ class RedisSharedCache(Flights):
             # (a store that is down fails this quickly; a silent one costs a timeout).
             self._first_try.wait(timeout=2.0)
         return attachment
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks, jobs and listener (threads do not survive a fork)."""
+        self._lock = threading.Lock()
+        self._waiters = {}
+        self._jobs = ThreadPoolExecutor(1, "agentcore-auth-fleet")
+        self._miss = threading.local()
+        self._key_loader = None
+        self._subscribed = threading.Event()
+        self._first_try = threading.Event()
+        self._listener = None
+        # A lock another thread held at fork time stays held in the child: new ones.
+        for owner in (self._counts, *self._attached, self._refusals, self._sent_fills,
+                      self._nonces, self._fetch_failed, self._keys):
+            if hasattr(owner, "_lock"):
+                owner._lock = threading.Lock()
+        self._counts.add("forks")
+        if self._attached and not self._stop.is_set():
+            self._listener = threading.Thread(
+                target=self._listen, name="agentcore-auth-fleet-listener", daemon=True
+            )
+            self._listener.start()
 
     def _detach(self, attachment: Attachment) -> None:
         with self._lock:

@@ -41,6 +41,7 @@ class FleetStats:
         replayed: invalidations sent late, once the store was back.
         resyncs: reconnections of the notice listener, after which the local entries
             that came through the store were dropped (notices may have been missed).
+        forks: forks this process was made by (the listener was restarted in it).
     """
 
     shared_hits: int = 0
@@ -64,6 +65,7 @@ class FleetStats:
     outages: int = 0
     replayed: int = 0
     resyncs: int = 0
+    forks: int = 0
 
 
 class Counters:
