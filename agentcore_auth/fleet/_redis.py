@@ -2,15 +2,16 @@
 
 Store layout, every name a keyed hash (see :mod:`._crypto`):
 
-- ``<prefix>v:<name>``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
+- ``<prefix>v:<name>``: a value, ``handle (16 bytes: a keyed hash of the record's
+  random id) + AES-GCM record``, expiring
   (``PX``) when every process must stop serving it;
 - ``<prefix>l:<name>``: the fleet-wide fetch lock, a random token with a lease;
 - ``<prefix>e:<provider>``: a provider's drop epoch (``INCR`` on
   ``resolver.invalidate(provider_name)``); a record carries the epoch its fetch
   began under and is refused once it moved;
 - ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
-- channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` and
-  ``epoch <provider> <n>`` notices.
+- channel ``<prefix>events``: sealed ``fill|free|fail|drop|epoch`` notices (see
+  :mod:`._notices`).
 
 Every name is made by ``StoreBase._store_key``.
 
@@ -18,7 +19,7 @@ A local miss reads the value; if absent it takes the lock and fetches, or waits
 for the ``fill`` notice (no polling), bounded by the lease, so a lock holder that
 dies only costs one lease (a live holder renews it). If the holder's fetch fails,
 its waiters fetch at once, each for itself, as they would without the tier. A 401
-compare-and-deletes the value (a Lua script comparing the tag) and publishes
+compare-and-deletes the record (a Lua script comparing its handle) and publishes
 ``drop``, and every process compare-and-invalidates its own copy. Any store
 error makes the process local-only for ``retry_interval`` seconds, with one
 warning per outage and counters.
