@@ -212,3 +212,32 @@ def test_a_flood_of_16k_junk_notices_does_not_hold_back_a_real_drop(
     assert stats.forged_notices == 16_000  # every junk notice was read first, and refused
     assert len(shared_b._refusals) <= 1 and len(shared_b._nonces) <= 5
     assert b.get_api_key(name) == value  # refetched: the drop really landed
+
+
+# --- foreign locks -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ttl_ms", [None, 3_600_000])
+def test_a_squatted_lock_costs_one_look_not_a_wait(
+    env: LocalAgentCore, make: Any, server: LocalRedis, prefix: str, ttl_ms: int | None
+) -> None:
+    """A lock key with no TTL (or one far longer than the lease), set by someone with store
+    access: the miss fetches at once, after one look at the lock, instead of polling it."""
+    name, _ = env.create_api_key_provider(f"squat-{ttl_ms}-0123456789")
+    (a, shared_a), (b, shared_b) = make(), make()
+    a.get_api_key(name)
+    client = redis.Redis.from_url(server.url)
+    try:
+        (shared_name,) = list(shared_a._attached[0]._by_name)
+        assert client.delete(shared_b._value_key(shared_name)) == 1
+        client.set(shared_b._lock_key(shared_name), "squatter", px=ttl_ms)
+        client.config_resetstat()
+        before = env.call_count("GetResourceApiKey")
+        assert b.get_api_key(name).reveal() == f"squat-{ttl_ms}-0123456789"
+        assert env.call_count("GetResourceApiKey") - before == 1
+        pttl_calls = client.info("commandstats").get("cmdstat_pttl", {}).get("calls", 0)
+        assert pttl_calls == 1
+        stats = shared_b.stats
+        assert stats.foreign_locks == 1 and stats.wait_timeouts == 0
+    finally:
+        client.close()

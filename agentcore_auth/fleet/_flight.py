@@ -163,9 +163,16 @@ class Flights(Notices):
                     self._counts.add("lock_waits")
                     waited = True
                 lease_ms = self._op(lambda: self._redis.pttl(self._lock_key(name)))
-                # Woken by the holder's notice; else when its lease ends. Unsubscribed
-                # (the listener reconnecting), look again every 100 ms.
-                wait = lease_ms / 1000 + 0.005 if lease_ms and lease_ms > 0 else 0.005
+                if lease_ms == -1 or (lease_ms or 0) > self._lease_ms:
+                    # No TTL, or longer than any holder of ours would take: not a holder
+                    # of this fleet (a squatter, or a bug). Fetch here at once.
+                    self._counts.add("foreign_locks")
+                    raise DownError
+                # Woken by the holder's notice; else when its lease ends (never sooner
+                # than a tenth of a lease, so a vanished lock is not polled in a loop).
+                # Unsubscribed (the listener reconnecting), look again every 100 ms.
+                floor = self._lease_ms / 10_000
+                wait = lease_ms / 1000 + 0.005 if lease_ms and lease_ms > 0 else floor
                 if not self._subscribed.is_set():
                     wait = min(wait, 0.1)
                 waiter.wait(min(remaining, wait))

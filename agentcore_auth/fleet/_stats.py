@@ -18,6 +18,8 @@ class FleetStats:
         source_fetches: upstream calls this process made as the fleet's lock holder.
         lock_waits: local misses that waited for another process's fetch.
         wait_timeouts: waits that gave up (``wait_timeout``) and fetched alone.
+        foreign_locks: fetch locks with no TTL or a TTL longer than ``lock_lease``
+            (not a holder of this fleet): fetched here at once instead of waiting.
         fallbacks: upstream calls made local-only, the shared tier being unusable.
         invalidations_sent: refused values this process dropped fleet-wide.
         invalidations_received: drop notices received from the fleet.
@@ -49,6 +51,7 @@ class FleetStats:
     source_fetches: int = 0
     lock_waits: int = 0
     wait_timeouts: int = 0
+    foreign_locks: int = 0
     fallbacks: int = 0
     invalidations_sent: int = 0
     invalidations_received: int = 0
