@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
@@ -43,7 +45,8 @@ class Attachment:
         self._cache: CredentialCache | None = cache
         self._max = max_entries
         self._lock = threading.Lock()
-        self._local: OrderedDict[Hashable, tuple[str, Secret]] = OrderedDict()
+        # local key -> (shared name, value handed out, fill id, when filled (epoch s))
+        self._local: OrderedDict[Hashable, tuple[str, Secret, bytes, float]] = OrderedDict()
         self._by_name: dict[str, set[Hashable]] = {}
 
     def __repr__(self) -> str:
@@ -63,21 +66,36 @@ class Attachment:
 
     def invalidated(self, secret: Secret) -> None:
         """Drop ``secret`` fleet-wide (in the background) if it came through the tier."""
-        with self._lock:
-            known = self._local.get(secret._origin)
-        if known is not None and known[1] == secret:
-            self.owner._refused_here(known[0], secret)
+        try:
+            with self._lock:
+                known = self._local.get(secret._origin)
+            if known is not None and known[1] == secret:
+                self.owner._refused_here(known[0], secret, known[2])
+        except Exception as exc:  # noqa: BLE001 - the tier never fails a call
+            self.owner._fault(exc)
 
     def invalidated_provider(self, provider_name: str, value: Secret | None) -> None:
-        """Drop fleet-wide every value of ``provider_name`` this resolver got (or ``value``)."""
-        with self._lock:
-            doomed = [
-                (name, secret)
-                for name, secret in self._local.values()
-                if secret.name == provider_name and (value is None or secret == value)
-            ]
-        for name, secret in doomed:
-            self.owner._refused_here(name, secret)
+        """Drop fleet-wide every value of ``provider_name`` (or only ``value``).
+
+        Without ``value`` (``resolver.invalidate(provider_name)``, as the
+        RotationWatcher calls it), the provider's drop epoch moves in the store and
+        every process drops all its entries of that provider, for every user,
+        however it got them (see :meth:`RedisSharedCache._drop_provider`).
+        """
+        try:
+            if value is None:
+                self.owner._drop_provider(provider_name)
+                return
+            with self._lock:
+                doomed = [
+                    (name, secret, fill)
+                    for name, secret, fill, _ in self._local.values()
+                    if secret.name == provider_name and secret == value
+                ]
+            for name, secret, fill in doomed:
+                self.owner._refused_here(name, secret, fill)
+        except Exception as exc:  # noqa: BLE001 - the tier never fails a call
+            self.owner._fault(exc)
 
     def detach(self) -> None:
         """Forget the resolver's cache; the owner stops sending it drops."""
@@ -90,22 +108,31 @@ class Attachment:
     # --- used by the owner ---------------------------------------------------------------
 
     def remember(self, local_key: Hashable, name: str, secret: Secret) -> None:
-        """``local_key`` is being filled with ``secret``, known fleet-wide as ``name``."""
+        """``local_key`` is being filled with ``secret``, known fleet-wide as ``name``.
+
+        Each fill gets its own id: a refusal of this fill is sent once however many
+        callers meet it, and a later fill of the same value is refused anew.
+        """
         with self._lock:
             old = self._local.pop(local_key, None)
             if old is not None:
                 self._forget_name(old[0], local_key)
-            self._local[local_key] = (name, secret)
+            self._local[local_key] = (name, secret, os.urandom(8), time.time())
             self._by_name.setdefault(name, set()).add(local_key)
             while len(self._local) > self._max:
-                key, (old_name, _) = self._local.popitem(last=False)
+                key, (old_name, *_) = self._local.popitem(last=False)
                 self._forget_name(old_name, key)
 
-    def drop(self, name: str, tag: str, keys: FleetKeys) -> int:
-        """Compare-and-invalidate the local entries of ``name`` holding the value ``tag``."""
+    def drop(self, name: str, tag: str, keys: FleetKeys, refused_at: float) -> int:
+        """Compare-and-invalidate the local entries of ``name`` holding the value ``tag``
+        that were filled before it was refused (a later fill of it is another's refusal)."""
         with self._lock:
             cache = self._cache
-            held = [(k, self._local[k][1]) for k in self._by_name.get(name, ())]
+            held = [
+                (k, self._local[k][1])
+                for k in self._by_name.get(name, ())
+                if self._local[k][3] <= refused_at
+            ]
         if cache is None:
             return 0
         dropped = 0
@@ -114,11 +141,30 @@ class Attachment:
                 dropped += int(cache.invalidate(local_key, if_value=secret))
         return dropped
 
+    def drop_provider(self, provider: str, keys: FleetKeys) -> int:
+        """Invalidate every entry of the provider whose fleet tag is ``provider`` (all users)."""
+        from ._base import provider_tag
+
+        with self._lock:
+            cache = self._cache
+        if cache is None:
+            return 0
+        tags: dict[str, bool] = {}
+
+        def doomed(secret: Secret) -> bool:
+            if secret.name is None:
+                return False
+            if secret.name not in tags:
+                tags[secret.name] = provider_tag(keys, secret.name) == provider
+            return tags[secret.name]
+
+        return cache.invalidate_where(doomed)
+
     def drop_all(self) -> int:
         """Compare-and-invalidate every local entry filled through the tier (a resync)."""
         with self._lock:
             cache = self._cache
-            held = [(k, secret) for k, (_, secret) in self._local.items()]
+            held = [(k, entry[1]) for k, entry in self._local.items()]
         if cache is None:
             return 0
         return sum(int(cache.invalidate(k, if_value=secret)) for k, secret in held)

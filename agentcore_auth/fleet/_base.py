@@ -22,7 +22,15 @@ from ._stats import Counters
 if TYPE_CHECKING:
     from ._attach import Attachment
 
-__all__ = ["DownError", "StoreBase", "fleet_name", "kms_client", "safe_url"]
+__all__ = [
+    "DownError",
+    "SlowStoreError",
+    "StoreBase",
+    "fleet_name",
+    "kms_client",
+    "provider_tag",
+    "safe_url",
+]
 
 logger = logging.getLogger("agentcore_auth.fleet")
 T = TypeVar("T")
@@ -30,6 +38,10 @@ T = TypeVar("T")
 
 class DownError(Exception):
     """A store operation failed (or a wait gave up): go local-only for this call."""
+
+
+class SlowStoreError(Exception):
+    """The store (or KMS) used up a miss's time budget: treated as down for a while."""
 
 
 class StoreBase:
@@ -53,9 +65,9 @@ class StoreBase:
     _lock: threading.Lock
     _attached: list[Attachment]
     _waiters: dict[str, list[threading.Event]]
-    _fetch_failed: dict[str, float]
-    _refused: dict[str, dict[str, float]]
     _pending: dict[tuple[str, str], float]
+    _pending_providers: set[str]
+    _epochs: dict[str, int]
     _down_until: float
     _down_since: float | None
     _stop: threading.Event
@@ -63,29 +75,111 @@ class StoreBase:
     _first_try: threading.Event
     _listener: threading.Thread | None
     _jobs: ThreadPoolExecutor
+    _miss_budget: float
+    _miss: threading.local
+    _key_done: threading.Event
+    _key_loader: threading.Thread | None
+    _key_load_started: float
+
+    def _is_down(self) -> bool:
+        return self._down_since is not None and time.monotonic() < self._down_until
 
     def _usable_keys(self) -> FleetKeys | None:
-        """The fleet keys, or None while the store (or KMS) is treated as down."""
-        if self._down_since is not None and time.monotonic() < self._down_until:
+        """The fleet keys, or None while the store (or KMS) is treated as down.
+
+        Never loads them on the caller's thread: a KMS data key is loaded in the
+        background (at attach, or now), and this waits for it at most what is left
+        of the miss's time budget, under no lock.
+        """
+        if self._is_down():
             return None
+        keys = self._keys.peek()
+        if keys is not None:
+            return keys
+        self._load_keys()
+        left = getattr(self._miss, "left", None)
+        started = time.monotonic()
+        # A load that already took a budget (KMS hanging) is not waited for again.
+        wait = max(0.0, self._miss_budget - (started - self._key_load_started))
+        if left is not None:
+            wait = min(wait, max(0.0, left))
+        self._key_done.wait(wait)
+        if left is not None:
+            self._miss.left = left - (time.monotonic() - started)
+        return self._keys.peek()
+
+    def _load_keys(self) -> None:
+        """Start loading the fleet key in the background, unless it is loading or loaded."""
+        if self._keys.peek() is not None:
+            return
+        with self._lock:
+            loader = self._key_loader
+            if loader is not None and loader.is_alive():
+                return
+            self._key_done.clear()
+            self._key_load_started = time.monotonic()
+            loader = self._key_loader = threading.Thread(
+                target=self._load_keys_now, name="agentcore-auth-fleet-key", daemon=True
+            )
+        loader.start()
+
+    def _load_keys_now(self) -> None:
         try:
-            return self._keys.get(self._redis)
+            self._keys.get(self._redis)
         except KeyUnavailableError as exc:
             self._failed(exc)
         except self._errors as exc:
             self._failed(exc)
-        return None
+        except Exception as exc:  # noqa: BLE001 - a KMS client's bug: local-only, counted
+            self._fault(exc)
+        finally:
+            self._key_done.set()
 
     def _op(self, call: Callable[[], T]) -> T:
-        """Run one store operation; any store error means local-only for a while."""
+        """Run one store operation; any store error means local-only for a while.
+
+        On a miss's thread, the operation's time comes off the miss's budget: once it
+        is spent, the store counts as down (slow) and the miss goes local-only.
+        """
+        left = getattr(self._miss, "left", None)
+        if left is not None and left <= 0:
+            self._counts.add("over_budget")
+            self._failed(SlowStoreError(
+                f"store and KMS took longer than miss_budget={self._miss_budget:g}s for a miss"
+            ))
+            raise DownError
+        started = time.monotonic()
         try:
             result = call()
         except self._errors as exc:
             self._failed(exc)
             raise DownError from None
-        if self._down_since is not None:
+        finally:
+            elapsed = time.monotonic() - started
+            if left is not None:
+                self._miss.left = left - elapsed
+        if left is not None and elapsed > self._miss_budget / 4:
+            # One answer took a quarter of the budget: a store that slow is degraded
+            # (this answer is used; the next misses go local-only for a while).
+            self._counts.add("over_budget")
+            self._failed(SlowStoreError(
+                f"the store took {elapsed * 1000:.0f} ms to answer (over miss_budget/4)"
+            ))
+            return result
+        if self._down_since is not None and elapsed < self._miss_budget / 4 and \
+                time.monotonic() >= self._down_until:
             self._ok()
         return result
+
+    def _fault(self, exc: BaseException) -> None:
+        """A bug or an unexpected error inside the tier: counted, local-only for a while."""
+        self._counts.add("faults")
+        logger.warning(
+            "shared credential cache at %s failed unexpectedly (%s); running local-only",
+            self._where,
+            type(exc).__name__,
+        )
+        self._failed(exc)
 
     def _failed(self, exc: BaseException) -> None:
         self._counts.add("errors")
@@ -97,7 +191,8 @@ class StoreBase:
             self._down_until = now + self._retry_interval
         if first:
             self._counts.add("outages")
-            reason = str(exc) if isinstance(exc, KeyUnavailableError) else type(exc).__name__
+            known = (KeyUnavailableError, SlowStoreError)
+            reason = str(exc) if isinstance(exc, known) else type(exc).__name__
             logger.warning(
                 "shared credential cache at %s unusable (%s): running local-only, "
                 "retrying every %.3gs",
@@ -110,23 +205,41 @@ class StoreBase:
         with self._lock:
             since, self._down_since = self._down_since, None
             pending, self._pending = self._pending, {}
+            providers, self._pending_providers = self._pending_providers, set()
         if since is None:
             return
         logger.warning(
             "shared credential cache at %s reachable again after %.1fs", self._where,
             time.monotonic() - since,
         )
-        self._replay(pending)
+        self._replay(pending, providers)
 
-    def _replay(self, pending: dict[tuple[str, str], float]) -> None:
+    def _replay(self, pending: dict[tuple[str, str], float], providers: set[str]) -> None:
         """Send what was kept while the store was down (see the notices)."""
         raise NotImplementedError
 
+    def _store_key(self, kind: str, name: str | None = None) -> str:
+        """The one place a store key (or channel) name is made: ``<prefix><kind>[:{<name>}]``
+        (the name is a Redis Cluster hash tag, see :func:`._names.store_key`).
+
+        ``kind`` is ``v`` (a value), ``l`` (its fetch lock), ``e`` (a provider's drop
+        epoch), ``c`` (a consent session), ``dek`` (the wrapped fleet key) or ``events``.
+        """
+        return store_key(self._prefix, kind, name)
+
     def _value_key(self, name: str) -> str:
-        return store_key(self._prefix, "v", name)
+        return self._store_key("v", name)
 
     def _lock_key(self, name: str) -> str:
-        return store_key(self._prefix, "l", name)
+        return self._store_key("l", name)
+
+    def _epoch_key(self, provider: str) -> str:
+        return self._store_key("e", provider)
+
+
+def provider_tag(keys: FleetKeys, provider_name: str) -> str:
+    """The fleet-wide name of a credential provider (for its drop epoch)."""
+    return keys.name("provider", provider_name)
 
 
 def fleet_name(keys: FleetKeys, request: CredentialRequest, identity: Identity | None) -> str:

@@ -22,7 +22,6 @@ from typing import Any
 from .._exceptions import ConfigurationError
 from ._base import DownError
 from ._crypto import FleetKeys, UndecryptableError
-from ._names import store_key
 from ._redis import RedisSharedCache
 
 __all__ = ["RedisConsentSessionStore"]
@@ -128,7 +127,7 @@ class RedisConsentSessionStore:
     # --- internals ---------------------------------------------------------------------------
 
     def _key(self, name: str) -> str:
-        return store_key(self._shared._prefix, "c", name)
+        return self._shared._store_key("c", name)
 
     def _type(self) -> Any:
         if self._session_type is None:  # the integration kit's record, on first use

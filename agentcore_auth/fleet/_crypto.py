@@ -40,6 +40,8 @@ class Record:
     filled_at: float  # epoch seconds: when the lock holder stored it
     fresh_until: float  # epoch seconds: when every process must stop serving it
     expires_at: float | None  # the credential's own expiry, if known
+    epoch: int = 0  # the provider's drop epoch when the fetch began (stale once it moves)
+    record_id: str = ""  # random per record (hex): what a compare-and-delete names
 
 
 class FleetKeys:
@@ -66,6 +68,16 @@ class FleetKeys:
             :32
         ]
 
+    def handle(self, record_id: str) -> bytes:
+        """The 16-byte clear prefix of a stored record: a keyed hash of its random id.
+
+        It links nothing (equal values stored twice get unrelated handles) and lets
+        the store compare-and-delete exactly one record.
+        """
+        return hmac.new(self._mac_key, b"record\x00" + record_id.encode(), hashlib.sha256).digest()[
+            :16
+        ]
+
     def seal(self, name: str, record: Record) -> bytes:
         """Encrypt ``record`` for the store key ``name``."""
         return self.seal_data(
@@ -76,13 +88,18 @@ class FleetKeys:
                 "a": record.filled_at,
                 "f": record.fresh_until,
                 "x": record.expires_at,
+                "e": record.epoch,
+                "r": record.record_id,
             },
         )
 
     def open(self, name: str, blob: bytes) -> Record:
         """Decrypt a record read under ``name``; :class:`UndecryptableError` if it will not open."""
         data = self.open_data(name.encode(), blob)
-        return Record(data["v"], data["n"], float(data["a"]), float(data["f"]), data["x"])
+        return Record(
+            data["v"], data["n"], float(data["a"]), float(data["f"]), data["x"],
+            int(data.get("e", 0)), str(data.get("r", "")),
+        )
 
     def seal_data(self, aad: bytes, data: dict[str, Any]) -> bytes:
         """Encrypt a JSON-able dict, bound to ``aad`` (what it is stored under)."""

@@ -19,7 +19,7 @@ from .._identity import Identity
 from .._secret import Secret
 from .._shared import SourceFetch
 from ._attach import Attachment
-from ._base import DownError, fleet_name, logger
+from ._base import DownError, fleet_name, logger, provider_tag
 from ._crypto import FleetKeys, Record, UndecryptableError
 from ._notices import Notices
 
@@ -58,7 +58,47 @@ class Flights(Notices):
         identity: Identity | None,
         source_fetch: SourceFetch,
     ) -> Credential:
-        """A local miss: from the store, after another process's fetch, or fetched here."""
+        """A local miss: from the store, after another process's fetch, or fetched here.
+
+        The tier's one boundary: only ``source_fetch``'s own errors come out. Anything
+        else the tier raises (a bug, a client that raises what it should not) is
+        counted in ``faults``, makes the process local-only for ``retry_interval``,
+        and the miss is answered by the source, once.
+        """
+        raised: list[BaseException] = []
+        got: list[Credential] = []
+
+        def source(req: CredentialRequest, ident: Identity | None) -> Credential:
+            try:
+                credential = source_fetch(req, ident)
+            except BaseException as exc:
+                raised.append(exc)
+                raise
+            got.append(credential)
+            return credential
+
+        self._miss.left = self._miss_budget
+        try:
+            return self._fetch_through_tier(att, local_key, request, identity, source)
+        except BaseException as exc:
+            if any(exc is e for e in raised) or not isinstance(exc, Exception):
+                raise
+            self._fault(exc)
+        finally:
+            self._miss.left = None
+        if got:
+            return got[0]
+        self._counts.add("fallbacks")
+        return source_fetch(request, identity)
+
+    def _fetch_through_tier(
+        self,
+        att: Attachment,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+    ) -> Credential:
         keys = self._usable_keys()
         fetched: list[Credential] = []
         if keys is not None:
@@ -71,6 +111,7 @@ class Flights(Notices):
                 if fetched:  # we fetched, then lost the store: the value is good
                     return fetched[0]
         self._counts.add("fallbacks")
+        self._miss.left = None  # the source's own time is not the tier's
         credential = source_fetch(request, identity)
         keys = self._keys.peek()
         if keys is not None:  # so that a 401 on it still reaches the fleet, late if need be
@@ -90,12 +131,14 @@ class Flights(Notices):
     ) -> Credential:
         began = time.monotonic()
         deadline = began + self._wait_timeout
+        provider = provider_tag(keys, request.provider_name)
+        epoch: list[int] = []  # the provider's drop epoch, read with the value
         waiter = self._add_waiter(name)  # before the first read: no notice slips past
         waited = False
         try:
             while True:
                 if not request.force_authentication:
-                    found = self._read(att, keys, name)
+                    found = self._read(att, keys, name, provider, epoch)
                     if found is not None:
                         att.remember(local_key, name, found.secret)
                         return found
@@ -105,8 +148,8 @@ class Flights(Notices):
                 if self._op(functools.partial(
                     self._redis.set, self._lock_key(name), token, nx=True, px=self._lease_ms
                 )):
-                    return self._lead(att, keys, name, token, local_key, request, identity,
-                                      source_fetch, fetched)
+                    return self._lead(att, keys, name, provider, token, local_key, request,
+                                      identity, source_fetch, fetched)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._counts.add("wait_timeouts")
@@ -120,14 +163,21 @@ class Flights(Notices):
                     self._counts.add("lock_waits")
                     waited = True
                 lease_ms = self._op(lambda: self._redis.pttl(self._lock_key(name)))
-                # Woken by the holder's notice; else when its lease ends. Unsubscribed
-                # (the listener reconnecting), look again every 100 ms.
-                wait = lease_ms / 1000 + 0.005 if lease_ms and lease_ms > 0 else 0.005
+                if lease_ms == -1 or (lease_ms or 0) > self._lease_ms:
+                    # No TTL, or longer than any holder of ours would take: not a holder
+                    # of this fleet (a squatter, or a bug). Fetch here at once.
+                    self._counts.add("foreign_locks")
+                    raise DownError
+                # Woken by the holder's notice; else when its lease ends (never sooner
+                # than a tenth of a lease, so a vanished lock is not polled in a loop).
+                # Unsubscribed (the listener reconnecting), look again every 100 ms.
+                floor = self._lease_ms / 10_000
+                wait = lease_ms / 1000 + 0.005 if lease_ms and lease_ms > 0 else floor
                 if not self._subscribed.is_set():
                     wait = min(wait, 0.1)
                 waiter.wait(min(remaining, wait))
                 waiter.clear()
-                if self._fetch_failed.get(name, 0.0) >= began:
+                if (self._fetch_failed.get(name) or 0.0) >= began:
                     # The holder's fetch failed (the source throttled or down): fetch here
                     # at once, as without the tier, rather than queue behind each other.
                     raise DownError
@@ -139,6 +189,7 @@ class Flights(Notices):
         att: Attachment,
         keys: FleetKeys,
         name: str,
+        provider: str,
         token: str,
         local_key: Hashable,
         request: CredentialRequest,
@@ -155,29 +206,40 @@ class Flights(Notices):
         )
         renewer.start()
         try:
+            epoch: list[int] = []
             if not request.force_authentication:
-                found = self._read(att, keys, name)  # filled between our read and our lock
+                found = self._read(att, keys, name, provider, epoch)  # filled meanwhile?
                 if found is not None:
                     att.remember(local_key, name, found.secret)
                     return found
+            else:
+                epoch = [self._epoch_of(provider)]
+                self._learn_epoch(provider, epoch[0])
             credential = source_fetch(request, identity)  # its errors reach the caller
             fetched.append(credential)
             notice = "free"
             self._counts.add("source_fetches")
             att.remember(local_key, name, credential.secret)
             try:
-                if self._write(att, keys, name, credential):
+                if self._write(att, keys, name, credential, epoch[0]):
                     notice = "fill"
             except DownError:
                 pass
             return credential
         finally:
             done.set()
-            try:
-                self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
-                self._op(lambda: self._redis.publish(self._channel, f"{notice} {name}"))
-            except DownError:
+            try:  # off the caller's path, and off its time budget
+                self._jobs.submit(self._release, name, token, notice)
+            except RuntimeError:  # closed: the lease runs out
                 pass
+
+    def _release(self, name: str, token: str, notice: str) -> None:
+        """Give the lock back and tell the waiters (in the background)."""
+        try:
+            self._op(lambda: self._cad_lock(keys=[self._lock_key(name)], args=[token]))
+            self._publish(notice, name)
+        except DownError:
+            pass
 
     def _renew(self, name: str, token: str, done: threading.Event) -> None:
         """Keep the lease while our fetch runs; a crash stops this, and the lease runs out."""
@@ -192,22 +254,35 @@ class Flights(Notices):
             except DownError:
                 return
 
-    def _read(self, att: Attachment, keys: FleetKeys, name: str) -> Credential | None:
-        blob = self._op(lambda: self._redis.get(self._value_key(name)))
+    def _read(
+        self, att: Attachment, keys: FleetKeys, name: str, provider: str, epoch: list[int]
+    ) -> Credential | None:
+        """The value stored under ``name``, if still good; ``epoch`` gets the provider's."""
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.get(self._value_key(name))
+            pipe.get(self._epoch_key(provider))
+            return list(pipe.execute())
+
+        blob, raw_epoch = self._op(read)
+        epoch[:] = [int(raw_epoch) if raw_epoch is not None else 0]
+        self._learn_epoch(provider, epoch[0])
         if blob is None:
             return None
-        tag, sealed = blob[:16], blob[16:]
-        try:
-            record = keys.open(name, sealed)
-        except UndecryptableError:
-            self._counts.add("undecryptable")
-            self._keys.reset(keys)
+        record = self._open_record(keys, name, blob)
+        if record is None:
             return None
-        refused_at = self._refused.get(name, {}).get(tag.hex())
+        refused_at = self._refused_at(name, keys.tag(record.value))
         if refused_at is not None and record.filled_at <= refused_at:
             # Refused here or by another process, and the drop has not landed yet.
             self._counts.add("refused_reads")
-            self._op(lambda: self._cad_value(keys=[self._value_key(name)], args=[tag]))
+            handle = blob[:16]
+            self._op(lambda: self._cad_value(keys=[self._value_key(name)], args=[handle]))
+            return None
+        if record.epoch != epoch[0]:
+            # Fetched before its provider was dropped fleet-wide (a rotation): stale.
+            self._counts.add("refused_reads")
             return None
         if record.fresh_until <= time.time():
             return None
@@ -217,7 +292,22 @@ class Flights(Notices):
             Secret(record.value, name=record.name), expires_at=record.fresh_until + att.expiry_skew
         )
 
-    def _write(self, att: Attachment, keys: FleetKeys, name: str, credential: Credential) -> bool:
+    def _open_record(self, keys: FleetKeys, name: str, blob: bytes) -> Record | None:
+        """Decrypt a stored blob (handle + sealed record); None (counted) if it will not."""
+        try:
+            record = keys.open(name, blob[16:])
+        except UndecryptableError:
+            self._counts.add("undecryptable")
+            self._keys.reset(keys)
+            return None
+        if keys.handle(record.record_id) != blob[:16]:
+            self._counts.add("undecryptable")
+            return None
+        return record
+
+    def _write(
+        self, att: Attachment, keys: FleetKeys, name: str, credential: Credential, epoch: int
+    ) -> bool:
         now = time.time()
         lifetime = att.ttl
         if credential.expires_at is not None:
@@ -225,8 +315,11 @@ class Flights(Notices):
         if lifetime <= 0:
             return False
         secret = credential.secret
-        record = Record(secret.reveal(), secret.name, now, now + lifetime, credential.expires_at)
-        blob = bytes.fromhex(keys.tag(secret.reveal())) + keys.seal(name, record)
+        record = Record(
+            secret.reveal(), secret.name, now, now + lifetime, credential.expires_at, epoch,
+            os.urandom(16).hex(),
+        )
+        blob = keys.handle(record.record_id) + keys.seal(name, record)
         px = max(1, int(lifetime * 1000))
         self._op(lambda: self._redis.set(self._value_key(name), blob, px=px))
         return True

@@ -94,9 +94,29 @@ class KmsKeys:
             call = getattr(self._client, method)
             return call(KeyId=self._key_id, EncryptionContext=ENCRYPTION_CONTEXT, **kwargs)
         except Exception as exc:  # noqa: BLE001 - botocore's errors, named below
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+            code = _error_code(exc)
+            if code is None:  # no answer: a timeout, a reset, a client bug
+                code = type(exc).__name__
+                raise KeyUnavailableError(
+                    f"KMS {operation} on {self._key_id} did not answer ({code}): check the "
+                    "network path to KMS (a VPC endpoint or NAT) and the client's timeouts"
+                ) from None
             raise KeyUnavailableError(
                 f"KMS {operation} on {self._key_id} failed ({code}): the fleet's processes need "
                 f"kms:GenerateDataKey and kms:Decrypt on that key, with the encryption context "
                 f"purpose={ENCRYPTION_CONTEXT['purpose']}"
             ) from None
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """botocore's error code of a ``ClientError``; None when KMS gave no answer.
+
+    ``ReadTimeoutError``, ``ConnectionClosedError`` and other transport errors have
+    no ``response`` (or ``None``), and a custom client may raise anything.
+    """
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error")
+        if isinstance(error, dict) and isinstance(error.get("Code"), str):
+            return str(error["Code"])
+    return None

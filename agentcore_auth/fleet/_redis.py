@@ -2,18 +2,25 @@
 
 Store layout, every name a keyed hash (see :mod:`._crypto`):
 
-- ``<prefix>v:{<name>}``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
-  (``PX``) when every process must stop serving it;
+- ``<prefix>v:{<name>}``: a value, ``handle (16 bytes: a keyed hash of the record's
+  random id) + AES-GCM record``, expiring (``PX``) when every process must stop
+  serving it;
 - ``<prefix>l:{<name>}``: the fleet-wide fetch lock, a random token with a lease
   (``{<name>}`` is a Redis Cluster hash tag: a credential's keys share a slot);
+- ``<prefix>e:{<provider>}``: a provider's drop epoch (``INCR`` on
+  ``resolver.invalidate(provider_name)``); a record carries the epoch its fetch
+  began under and is refused once it moved;
 - ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
-- channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` notices.
+- channel ``<prefix>events``: sealed ``fill|free|fail|drop|epoch`` notices (see
+  :mod:`._notices`).
+
+Every name is made by ``StoreBase._store_key``.
 
 A local miss reads the value; if absent it takes the lock and fetches, or waits
 for the ``fill`` notice (no polling), bounded by the lease, so a lock holder that
 dies only costs one lease (a live holder renews it). If the holder's fetch fails,
 its waiters fetch at once, each for itself, as they would without the tier. A 401
-compare-and-deletes the value (a Lua script comparing the tag) and publishes
+compare-and-deletes the record (a Lua script comparing its handle) and publishes
 ``drop``, and every process compare-and-invalidates its own copy. Any store
 error makes the process local-only for ``retry_interval`` seconds, with one
 warning per outage and counters.
@@ -21,7 +28,9 @@ warning per outage and counters.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -32,8 +41,8 @@ from ._base import safe_url
 from ._connect import connect, store_errors
 from ._flight import CAD_LOCK_SCRIPT, CAD_VALUE_SCRIPT, RENEW_LOCK_SCRIPT, Flights
 from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
-from ._names import store_key
 from ._notices import CAD_PUBLISH_SCRIPT
+from ._refusals import Lru
 from ._stats import Counters, FleetStats
 
 if TYPE_CHECKING:
@@ -76,6 +85,10 @@ class RedisSharedCache(Flights):
         connect_timeout: connection timeout, in seconds.
         retry_interval: after a store error, seconds of local-only operation before
             the store is tried again.
+        miss_budget: the most time one local miss spends on the store and KMS
+            together (waiting for another process's fetch aside); past it, or when
+            one answer takes over a quarter of it, the store counts as down (slow)
+            for ``retry_interval`` and misses go local-only.
         client: a ready ``redis.Redis`` (or ``redis.RedisCluster``) client instead of
             ``url`` options (its timeouts are then yours to bound).
         cluster: True for a Redis Cluster (ElastiCache / MemoryDB cluster mode
@@ -87,8 +100,9 @@ class RedisSharedCache(Flights):
             :class:`~agentcore_auth.fleet.ElastiCacheIAMAuth` for ElastiCache IAM
             authentication (then no password in ``url``).
 
-    Make it after forking (a pre-fork server's ``post_fork`` hook): its listener
-    thread does not survive a fork.
+    A fork is detected (``os.register_at_fork``): in the child the listener, the
+    background jobs and the key loader start again, so a cache made before a
+    pre-fork server forks its workers keeps working in each of them.
     """
 
     def __init__(
@@ -104,6 +118,7 @@ class RedisSharedCache(Flights):
         op_timeout: float = 0.25,
         connect_timeout: float = 0.5,
         retry_interval: float = 5.0,
+        miss_budget: float = 0.6,
         client: Any = None,
         cluster: bool = False,
         credential_provider: Any = None,
@@ -132,6 +147,7 @@ class RedisSharedCache(Flights):
             ("op_timeout", op_timeout),
             ("connect_timeout", connect_timeout),
             ("retry_interval", retry_interval),
+            ("miss_budget", miss_budget),
             ("wait_timeout", 30.0 if wait_timeout is None else wait_timeout),
         ):
             number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -163,7 +179,7 @@ class RedisSharedCache(Flights):
         self._errors: tuple[type[BaseException], ...] = store_errors()
         self._lost = redis.exceptions.ConnectionError
         self._prefix = prefix
-        self._channel = store_key(prefix, "events")
+        self._channel = self._store_key("events")
         self._lease_ms = max(1, int(lock_lease * 1000))
         self._wait_timeout = 30.0 if wait_timeout is None else wait_timeout
         self._retry_interval = retry_interval
@@ -172,8 +188,14 @@ class RedisSharedCache(Flights):
             self._keys = LocalKeys(data_key)
         else:
             assert kms_key_id is not None
+            try:  # made now (botocore's set-up is slow), not on a miss or in the loader
+                kms = kms_client_factory(kms_client)
+            except Exception:  # noqa: BLE001 - e.g. no Region yet: made (and said) on first use
+                kms = None
             self._keys = KmsKeys(
-                kms_key_id, store_key(prefix, "dek"), lambda: kms_client_factory(kms_client)
+                kms_key_id,
+                self._store_key("dek"),
+                (lambda: kms) if kms is not None else (lambda: kms_client_factory(kms_client)),
             )
         self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
         self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
@@ -183,9 +205,13 @@ class RedisSharedCache(Flights):
         self._lock = threading.Lock()
         self._attached: list[Attachment] = []
         self._waiters: dict[str, list[threading.Event]] = {}
-        self._fetch_failed: dict[str, float] = {}  # name -> when a holder's fetch failed
-        self._refused: dict[str, dict[str, float]] = {}  # name -> tag -> epoch refused
+        self._fetch_failed = Lru(10_000)  # name -> when a holder's fetch failed (monotonic)
+        self._refusals = Lru(10_000)  # (name, value tag) -> when refused
+        self._sent_fills = Lru(10_000)  # refusals sent from here, one per fill
+        self._nonces = Lru(100_000)  # notices acted on (replays are refused)
         self._pending: dict[tuple[str, str], float] = {}  # drops to send once back
+        self._pending_providers: set[str] = set()  # provider drops to send once back
+        self._epochs: dict[str, int] = {}  # provider tag -> its drop epoch, as last seen
         self._down_until = 0.0
         self._down_since: float | None = None
         self._stop = threading.Event()
@@ -193,6 +219,20 @@ class RedisSharedCache(Flights):
         self._first_try = threading.Event()  # the listener tried once (either way)
         self._listener: threading.Thread | None = None
         self._jobs = ThreadPoolExecutor(1, "agentcore-auth-fleet")
+        self._miss_budget = float(miss_budget)
+        self._miss = threading.local()  # .left: what a miss on this thread may still spend
+        self._key_done = threading.Event()
+        self._key_loader: threading.Thread | None = None
+        self._key_load_started = 0.0
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.ref(self)
+
+            def after_fork_in_child() -> None:
+                cache = ref()
+                if cache is not None:
+                    cache._after_fork()
+
+            os.register_at_fork(after_in_child=after_fork_in_child)
 
     def __repr__(self) -> str:
         state = "down" if self._down_since is not None else "up"
@@ -223,6 +263,11 @@ class RedisSharedCache(Flights):
                 f"the shared cache at {self._where} is unreachable ({type(exc).__name__}): "
                 "check the URL, the security group / network path and the server"
             ) from None
+        except Exception as exc:  # noqa: BLE001 - a client's bug still gets a clear error
+            raise ConfigurationError(
+                f"the shared cache at {self._where} failed its check with "
+                f"{type(exc).__name__}: see the chained exception"
+            ) from exc
         self._ok()
 
     async def acheck(self) -> None:
@@ -260,6 +305,7 @@ class RedisSharedCache(Flights):
     def attach(self, cache: CredentialCache, *, ttl: float, expiry_skew: float) -> Attachment:
         """Bind a resolver's cache (see :class:`agentcore_auth._shared.SharedCache`)."""
         attachment = Attachment(self, cache, ttl=ttl, expiry_skew=expiry_skew)
+        self._load_keys()  # a KMS data key: in the background, never on a miss's path
         with self._lock:
             self._attached.append(attachment)
             start = self._listener is None
@@ -274,6 +320,28 @@ class RedisSharedCache(Flights):
             # (a store that is down fails this quickly; a silent one costs a timeout).
             self._first_try.wait(timeout=2.0)
         return attachment
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks, jobs and listener (threads do not survive a fork)."""
+        self._lock = threading.Lock()
+        self._waiters = {}
+        self._jobs = ThreadPoolExecutor(1, "agentcore-auth-fleet")
+        self._miss = threading.local()
+        self._key_loader = None
+        self._subscribed = threading.Event()
+        self._first_try = threading.Event()
+        self._listener = None
+        # A lock another thread held at fork time stays held in the child: new ones.
+        for owner in (self._counts, *self._attached, self._refusals, self._sent_fills,
+                      self._nonces, self._fetch_failed, self._keys):
+            if hasattr(owner, "_lock"):
+                owner._lock = threading.Lock()
+        self._counts.add("forks")
+        if self._attached and not self._stop.is_set():
+            self._listener = threading.Thread(
+                target=self._listen, name="agentcore-auth-fleet-listener", daemon=True
+            )
+            self._listener.start()
 
     def _detach(self, attachment: Attachment) -> None:
         with self._lock:

@@ -1,0 +1,281 @@
+"""The fleet tier never fails or stalls a call: KMS and store faults really performed.
+
+KMS is the emulator's (moto behind the AWS front); ``env.front.route`` makes its
+``GenerateDataKey`` / ``Decrypt`` hang past the client's read timeout or close the
+connection without an answer. The store is a real redis-server. Tests assert
+counts (upstream calls, fallbacks, faults), never wall-clock time.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.config import Config
+
+from agentcore_auth import AgentCoreIdentitySource, ConfigurationError, CredentialResolver
+from agentcore_auth.fleet import RedisConsentSessionStore, RedisSharedCache
+from agentcore_auth.integration import ConsentSession
+from agentcore_auth.testing import LocalAgentCore, LocalRedis
+from agentcore_auth.testing._front import AwsRequest
+from agentcore_auth.testing._redis import redis_server_binary
+from agentcore_auth.testing._server import Response
+
+pytestmark = pytest.mark.skipif(
+    redis_server_binary() is None, reason="needs redis-server (apt-get install redis-server)"
+)
+KEY = os.urandom(32)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[LocalRedis]:
+    with LocalRedis() as local:
+        yield local
+
+
+@pytest.fixture
+def env(local_agentcore: LocalAgentCore) -> LocalAgentCore:
+    local_agentcore.clear_faults()
+    return local_agentcore
+
+
+@pytest.fixture
+def workload(env: LocalAgentCore) -> str:
+    return env.create_workload()
+
+
+@pytest.fixture
+def make(
+    env: LocalAgentCore, workload: str, server: LocalRedis
+) -> Iterator[Callable[..., tuple[CredentialResolver, RedisSharedCache]]]:
+    """A 'process': a resolver over the emulator with its own RedisSharedCache."""
+    made: list[tuple[CredentialResolver, RedisSharedCache]] = []
+    prefix = f"f{os.urandom(3).hex()}:"
+
+    def build(url: str | None = None, **kw: Any) -> tuple[CredentialResolver, RedisSharedCache]:
+        if "kms_key_id" not in kw:
+            kw.setdefault("data_key", KEY)
+        kw.setdefault("prefix", prefix)
+        shared = RedisSharedCache(url or server.url, **kw)
+        source = AgentCoreIdentitySource(
+            endpoint_url=env.endpoint_url, region=env.region, workload_name=workload
+        )
+        resolver = CredentialResolver(source, shared_cache=shared)
+        made.append((resolver, shared))
+        return resolver, shared
+
+    yield build
+    for resolver, shared in made:
+        resolver.close()
+        shared.close()
+
+
+def _serving_socket() -> socket.socket:
+    """The socket of the HTTP request this thread is serving (found up the stack)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        handler = frame.f_locals.get("self")
+        if isinstance(getattr(handler, "connection", None), socket.socket):
+            return handler.connection  # type: ignore[no-any-return, union-attr]
+        frame = frame.f_back  # type: ignore[assignment]
+    raise AssertionError("not serving a request")
+
+
+class KmsFault:
+    """KMS's data-key operations, served by moto, or made to hang or reset the connection."""
+
+    def __init__(self, env: LocalAgentCore) -> None:
+        self.env = env
+        self.mode: str | None = None
+        self.release = threading.Event()
+        self.seen = 0
+        for operation in ("GenerateDataKey", "Decrypt"):
+            env.front.route("kms", operation, self.handle)
+
+    def handle(self, aws: AwsRequest) -> Response:
+        mode = self.mode
+        if mode is None:
+            return self.env.front._forward(aws.http)
+        self.seen += 1
+        if mode == "hang":  # past the client's read timeout: ReadTimeoutError
+            self.release.wait(10)
+            return Response.json({}, 500)
+        # Reset the connection (RST) without an answer: botocore's ConnectionClosedError.
+        connection = _serving_socket()
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.shutdown(socket.SHUT_RDWR)
+        return Response.json({}, 500)  # never reaches the client
+
+    def client(self) -> Any:
+        config = Config(read_timeout=0.3, connect_timeout=0.3, retries={"max_attempts": 1})
+        return self.env.client("kms", config=config)
+
+    def stop(self) -> None:
+        self.mode = None
+        self.release.set()
+
+
+@pytest.fixture
+def kms(env: LocalAgentCore) -> Iterator[KmsFault]:
+    fault = KmsFault(env)
+    yield fault
+    fault.stop()
+
+
+@pytest.mark.parametrize("mode", ["hang", "reset"])
+def test_kms_that_hangs_or_resets_fails_no_call_and_marks_the_tier_down(
+    env: LocalAgentCore, make: Any, kms: KmsFault, mode: str
+) -> None:
+    name, _ = env.create_api_key_provider(f"kms-{mode}-0123456789")
+    key_id = env.create_kms_key()
+    kms.mode = mode
+    resolver, shared = make(kms_key_id=key_id, kms_client=kms.client())
+    before = env.call_count("GetResourceApiKey")
+    for _ in range(3):  # every miss answered by AgentCore, none fails
+        resolver.invalidate(name)
+        assert resolver.get_api_key(name).reveal() == f"kms-{mode}-0123456789"
+    assert env.call_count("GetResourceApiKey") - before == 3
+    deadline = time.monotonic() + 10
+    while shared.stats.outages == 0:  # the background key load gave up
+        assert time.monotonic() < deadline, shared.stats
+        time.sleep(0.01)
+    stats = shared.stats
+    assert kms.seen >= 1 and stats.fallbacks == 3 and stats.faults == 0
+    assert not shared.available
+    with pytest.raises(ConfigurationError, match="did not answer"):
+        shared.check()
+
+
+def test_kms_reset_leaves_the_consent_store_working_on_its_own_sessions(
+    make: Any, kms: KmsFault, env: LocalAgentCore
+) -> None:
+    kms.mode = "reset"
+    _, shared = make(kms_key_id=env.create_kms_key(), kms_client=kms.client())
+    store = RedisConsentSessionStore(shared)
+    session = ConsentSession("urn:session:kms", "github", "alice", None, time.time() + 60)
+    store.put(session)  # no exception: kept locally while the key cannot be had
+    assert store.get("urn:session:kms") == session
+    store.delete("urn:session:kms")
+    assert store.get("urn:session:kms") is None
+
+
+def test_kms_back_after_a_fault_the_tier_serves_again(
+    env: LocalAgentCore, make: Any, kms: KmsFault
+) -> None:
+    name, _ = env.create_api_key_provider("kms-back-0123456789")
+    key_id = env.create_kms_key()
+    kms.mode = "reset"
+    a, shared_a = make(kms_key_id=key_id, kms_client=kms.client(), retry_interval=0.2)
+    a.get_api_key(name)
+    kms.mode = None
+    time.sleep(0.25)  # past retry_interval: the next miss loads the key in the background
+    b, shared_b = make(kms_key_id=key_id, kms_client=kms.client())
+    shared_b.check()
+    b.get_api_key(name)  # fills the store
+    a.invalidate(name)
+    deadline = time.monotonic() + 10
+    while True:
+        a.invalidate(name)
+        a.get_api_key(name)
+        if shared_a.stats.shared_hits:
+            break
+        assert time.monotonic() < deadline, shared_a.stats
+        time.sleep(0.05)
+    assert shared_a.stats.faults == 0 and shared_a.available  # served by the store again
+
+
+class Broken:
+    """A redis client whose every call raises what no store client should (a bug)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("register_script", "close", "pubsub"):
+            return getattr(self._real, name)
+
+        def broken(*_: Any, **__: Any) -> Any:
+            raise KeyError("a bug inside the tier")
+
+        return broken
+
+
+def test_a_bug_inside_the_tier_is_counted_and_fails_no_call(
+    env: LocalAgentCore, make: Any, server: LocalRedis
+) -> None:
+    import redis
+
+    name, _ = env.create_api_key_provider("fault-bug-0123456789")
+    resolver, shared = make(client=Broken(redis.Redis.from_url(server.url)))
+    before = env.call_count("GetResourceApiKey")
+    assert resolver.get_api_key(name).reveal() == "fault-bug-0123456789"
+    resolver.invalidate(resolver.get_api_key(name))
+    assert resolver.get_api_key(name).reveal() == "fault-bug-0123456789"
+    assert env.call_count("GetResourceApiKey") - before == 2
+    stats = shared.stats
+    assert stats.faults == 1 and stats.fallbacks == 2 and not shared.available
+
+
+def test_a_store_answering_in_200ms_is_treated_as_down_by_the_miss_budget(
+    env: LocalAgentCore, make: Any, server: LocalRedis
+) -> None:
+    """Every answer of the store held 200 ms by a real loopback proxy (under op_timeout)."""
+    from benchmarks.fleet_tier import SlowProxy
+
+    name, _ = env.create_api_key_provider("slow-store-0123456789")
+    filler, _ = make()
+    filler.get_api_key(name)  # the store holds it
+    host, port = server.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    proxy = SlowProxy((host, int(port)), 0.2)
+    try:
+        slow, shared = make(f"redis://127.0.0.1:{proxy.port}/0", op_timeout=1.0,
+                            retry_interval=60.0)
+        before = env.call_count("GetResourceApiKey")
+        for _ in range(4):
+            slow.clear()
+            assert slow.get_api_key(name).reveal() == "slow-store-0123456789"
+        stats = shared.stats
+        assert stats.over_budget >= 1 and stats.outages == 1 and not shared.available
+        assert stats.fallbacks >= 3  # after the first slow answer: local-only
+        assert env.call_count("GetResourceApiKey") - before == stats.fallbacks
+    finally:
+        proxy.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_real_fork_restarts_the_listener_in_the_child(
+    env: LocalAgentCore, make: Any
+) -> None:
+    """A cache made before fork(): the child gets drop notices (its listener runs again)."""
+    name, _ = env.create_api_key_provider("fork-0123456789")
+    parent, _ = make()
+    other, _ = make()
+    parent.get_api_key(name)
+    value = other.get_api_key(name)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a drop from `other` must reach it
+        code = 1
+        try:
+            shared = parent._shared.owner  # type: ignore[union-attr]
+            shared._subscribed.wait(10)  # the child's own listener is subscribed
+            os.write(write, b"r")  # ready
+            deadline = time.monotonic() + 10
+            while shared.stats.local_drops == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            code = 0 if shared.stats.local_drops == 1 and shared.stats.forks == 1 else 2
+        finally:
+            os._exit(code)
+    os.close(write)
+    assert os.read(read, 1) == b"r"
+    os.close(read)
+    other.invalidate(value)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
