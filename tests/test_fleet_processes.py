@@ -208,7 +208,8 @@ def test_a_provider_drop_in_one_process_drops_it_in_every_process(
     key = os.urandom(32).hex()
     prefix = f"pd{os.urandom(3).hex()}:"
     with Fleet(3, env.env_vars()) as procs:
-        procs.all("setup", workload=workload, redis_url=server.url, data_key=key, prefix=prefix)
+        procs.all("setup", workload=workload, redis_url=server.url,
+                  cluster=server.cluster, data_key=key, prefix=prefix)
         old = procs.all("get", provider=name)
         procs.all("get", provider=other)
         assert len({a["fingerprint"] for a in old}) == 1
