@@ -195,3 +195,42 @@ def test_redis_killed_mid_run_costs_no_failed_call_and_one_warning_each(
         for index in range(4):
             assert procs.log(index).count("unusable") == 1
             assert procs.log(index).count("reachable again") == 1
+
+
+def test_a_provider_drop_in_one_process_drops_it_in_every_process(
+    env: LocalAgentCore, server: LocalRedis, workload: str
+) -> None:
+    """``resolver.invalidate(provider)`` (a RotationWatcher's call) in one of 3 processes:
+    the two others drop their copy too, including one they fetched without the store."""
+    name, arn = env.create_api_key_provider("procs-pdrop-0123456789")
+    other, _ = env.create_api_key_provider("procs-pdrop-other-0123456789")
+    key = os.urandom(32).hex()
+    prefix = f"pd{os.urandom(3).hex()}:"
+    with Fleet(3, env.env_vars()) as procs:
+        procs.all("setup", workload=workload, redis_url=server.url, data_key=key, prefix=prefix)
+        old = procs.all("get", provider=name)
+        procs.all("get", provider=other)
+        assert len({a["fingerprint"] for a in old}) == 1
+        env.rotate_secret(arn, {"api_key": "procs-pdrop-new-0123456789"})
+        # Control: without a drop every process keeps serving the old value.
+        assert all(a["fingerprint"] == old[0]["fingerprint"]
+                   for a in procs.all("get", provider=name))
+        before = env.call_count("GetResourceApiKey")
+        assert procs.all("invalidate", [0], provider=name)[0]["dropped"] == 1
+        deadline = time.monotonic() + 10
+        while True:
+            stats = procs.all("stats", [1, 2])
+            if all(s["shared"]["provider_drops_received"] == 1 for s in stats):
+                break
+            assert time.monotonic() < deadline, stats
+            time.sleep(0.05)
+        new = procs.all("get", provider=name)
+        assert len({a["fingerprint"] for a in new}) == 1
+        assert new[0]["fingerprint"] != old[0]["fingerprint"]
+        assert env.call_count("GetResourceApiKey") - before == 1  # one refetch for the fleet
+        kept = procs.all("get", provider=other)  # another provider is left alone
+        assert env.call_count("GetResourceApiKey") - before == 1 and len(kept) == 3
+        stats = procs.all("stats")
+        assert stats[0]["shared"]["provider_drops_sent"] == 1
+        assert sum(s["shared"]["local_drops"] for s in stats) == 2
+

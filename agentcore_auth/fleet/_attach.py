@@ -69,7 +69,16 @@ class Attachment:
             self.owner._refused_here(known[0], secret)
 
     def invalidated_provider(self, provider_name: str, value: Secret | None) -> None:
-        """Drop fleet-wide every value of ``provider_name`` this resolver got (or ``value``)."""
+        """Drop fleet-wide every value of ``provider_name`` (or only ``value``).
+
+        Without ``value`` (``resolver.invalidate(provider_name)``, as the
+        RotationWatcher calls it), the provider's drop epoch moves in the store and
+        every process drops all its entries of that provider, for every user,
+        however it got them (see :meth:`RedisSharedCache._drop_provider`).
+        """
+        if value is None:
+            self.owner._drop_provider(provider_name)
+            return
         with self._lock:
             doomed = [
                 (name, secret)
@@ -113,6 +122,25 @@ class Attachment:
             if keys.tag(secret.reveal()) == tag:
                 dropped += int(cache.invalidate(local_key, if_value=secret))
         return dropped
+
+    def drop_provider(self, provider: str, keys: FleetKeys) -> int:
+        """Invalidate every entry of the provider whose fleet tag is ``provider`` (all users)."""
+        from ._base import provider_tag
+
+        with self._lock:
+            cache = self._cache
+        if cache is None:
+            return 0
+        tags: dict[str, bool] = {}
+
+        def doomed(secret: Secret) -> bool:
+            if secret.name is None:
+                return False
+            if secret.name not in tags:
+                tags[secret.name] = provider_tag(keys, secret.name) == provider
+            return tags[secret.name]
+
+        return cache.invalidate_where(doomed)
 
     def drop_all(self) -> int:
         """Compare-and-invalidate every local entry filled through the tier (a resync)."""

@@ -21,7 +21,7 @@ from ._stats import Counters
 if TYPE_CHECKING:
     from ._attach import Attachment
 
-__all__ = ["DownError", "StoreBase", "fleet_name", "kms_client", "safe_url"]
+__all__ = ["DownError", "StoreBase", "fleet_name", "kms_client", "provider_tag", "safe_url"]
 
 logger = logging.getLogger("agentcore_auth.fleet")
 T = TypeVar("T")
@@ -55,6 +55,8 @@ class StoreBase:
     _fetch_failed: dict[str, float]
     _refused: dict[str, dict[str, float]]
     _pending: dict[tuple[str, str], float]
+    _pending_providers: set[str]
+    _epochs: dict[str, int]
     _down_until: float
     _down_since: float | None
     _stop: threading.Event
@@ -109,23 +111,40 @@ class StoreBase:
         with self._lock:
             since, self._down_since = self._down_since, None
             pending, self._pending = self._pending, {}
+            providers, self._pending_providers = self._pending_providers, set()
         if since is None:
             return
         logger.warning(
             "shared credential cache at %s reachable again after %.1fs", self._where,
             time.monotonic() - since,
         )
-        self._replay(pending)
+        self._replay(pending, providers)
 
-    def _replay(self, pending: dict[tuple[str, str], float]) -> None:
+    def _replay(self, pending: dict[tuple[str, str], float], providers: set[str]) -> None:
         """Send what was kept while the store was down (see the notices)."""
         raise NotImplementedError
 
+    def _store_key(self, kind: str, name: str | None = None) -> str:
+        """The one place a store key (or channel) name is made: ``<prefix><kind>[:<name>]``.
+
+        ``kind`` is ``v`` (a value), ``l`` (its fetch lock), ``e`` (a provider's drop
+        epoch), ``c`` (a consent session), ``dek`` (the wrapped fleet key) or ``events``.
+        """
+        return f"{self._prefix}{kind}" if name is None else f"{self._prefix}{kind}:{name}"
+
     def _value_key(self, name: str) -> str:
-        return f"{self._prefix}v:{name}"
+        return self._store_key("v", name)
 
     def _lock_key(self, name: str) -> str:
-        return f"{self._prefix}l:{name}"
+        return self._store_key("l", name)
+
+    def _epoch_key(self, provider: str) -> str:
+        return self._store_key("e", provider)
+
+
+def provider_tag(keys: FleetKeys, provider_name: str) -> str:
+    """The fleet-wide name of a credential provider (for its drop epoch)."""
+    return keys.name("provider", provider_name)
 
 
 def fleet_name(keys: FleetKeys, request: CredentialRequest, identity: Identity | None) -> str:

@@ -127,7 +127,7 @@ class RedisConsentSessionStore:
     # --- internals ---------------------------------------------------------------------------
 
     def _key(self, name: str) -> str:
-        return f"{self._shared._prefix}c:{name}"
+        return self._shared._store_key("c", name)
 
     def _type(self) -> Any:
         if self._session_type is None:  # the integration kit's record, on first use

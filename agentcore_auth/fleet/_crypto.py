@@ -40,6 +40,7 @@ class Record:
     filled_at: float  # epoch seconds: when the lock holder stored it
     fresh_until: float  # epoch seconds: when every process must stop serving it
     expires_at: float | None  # the credential's own expiry, if known
+    epoch: int = 0  # the provider's drop epoch when the fetch began (stale once it moves)
 
 
 class FleetKeys:
@@ -76,13 +77,17 @@ class FleetKeys:
                 "a": record.filled_at,
                 "f": record.fresh_until,
                 "x": record.expires_at,
+                "e": record.epoch,
             },
         )
 
     def open(self, name: str, blob: bytes) -> Record:
         """Decrypt a record read under ``name``; :class:`UndecryptableError` if it will not open."""
         data = self.open_data(name.encode(), blob)
-        return Record(data["v"], data["n"], float(data["a"]), float(data["f"]), data["x"])
+        return Record(
+            data["v"], data["n"], float(data["a"]), float(data["f"]), data["x"],
+            int(data.get("e", 0)),
+        )
 
     def seal_data(self, aad: bytes, data: dict[str, Any]) -> bytes:
         """Encrypt a JSON-able dict, bound to ``aad`` (what it is stored under)."""

@@ -19,7 +19,7 @@ from .._identity import Identity
 from .._secret import Secret
 from .._shared import SourceFetch
 from ._attach import Attachment
-from ._base import DownError, fleet_name, logger
+from ._base import DownError, fleet_name, logger, provider_tag
 from ._crypto import FleetKeys, Record, UndecryptableError
 from ._notices import Notices
 
@@ -90,12 +90,14 @@ class Flights(Notices):
     ) -> Credential:
         began = time.monotonic()
         deadline = began + self._wait_timeout
+        provider = provider_tag(keys, request.provider_name)
+        epoch: list[int] = []  # the provider's drop epoch, read with the value
         waiter = self._add_waiter(name)  # before the first read: no notice slips past
         waited = False
         try:
             while True:
                 if not request.force_authentication:
-                    found = self._read(att, keys, name)
+                    found = self._read(att, keys, name, provider, epoch)
                     if found is not None:
                         att.remember(local_key, name, found.secret)
                         return found
@@ -105,8 +107,8 @@ class Flights(Notices):
                 if self._op(functools.partial(
                     self._redis.set, self._lock_key(name), token, nx=True, px=self._lease_ms
                 )):
-                    return self._lead(att, keys, name, token, local_key, request, identity,
-                                      source_fetch, fetched)
+                    return self._lead(att, keys, name, provider, token, local_key, request,
+                                      identity, source_fetch, fetched)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     self._counts.add("wait_timeouts")
@@ -139,6 +141,7 @@ class Flights(Notices):
         att: Attachment,
         keys: FleetKeys,
         name: str,
+        provider: str,
         token: str,
         local_key: Hashable,
         request: CredentialRequest,
@@ -155,18 +158,22 @@ class Flights(Notices):
         )
         renewer.start()
         try:
+            epoch: list[int] = []
             if not request.force_authentication:
-                found = self._read(att, keys, name)  # filled between our read and our lock
+                found = self._read(att, keys, name, provider, epoch)  # filled meanwhile?
                 if found is not None:
                     att.remember(local_key, name, found.secret)
                     return found
+            else:
+                epoch = [self._epoch_of(provider)]
+                self._learn_epoch(provider, epoch[0])
             credential = source_fetch(request, identity)  # its errors reach the caller
             fetched.append(credential)
             notice = "free"
             self._counts.add("source_fetches")
             att.remember(local_key, name, credential.secret)
             try:
-                if self._write(att, keys, name, credential):
+                if self._write(att, keys, name, credential, epoch[0]):
                     notice = "fill"
             except DownError:
                 pass
@@ -192,8 +199,20 @@ class Flights(Notices):
             except DownError:
                 return
 
-    def _read(self, att: Attachment, keys: FleetKeys, name: str) -> Credential | None:
-        blob = self._op(lambda: self._redis.get(self._value_key(name)))
+    def _read(
+        self, att: Attachment, keys: FleetKeys, name: str, provider: str, epoch: list[int]
+    ) -> Credential | None:
+        """The value stored under ``name``, if still good; ``epoch`` gets the provider's."""
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.get(self._value_key(name))
+            pipe.get(self._epoch_key(provider))
+            return list(pipe.execute())
+
+        blob, raw_epoch = self._op(read)
+        epoch[:] = [int(raw_epoch) if raw_epoch is not None else 0]
+        self._learn_epoch(provider, epoch[0])
         if blob is None:
             return None
         tag, sealed = blob[:16], blob[16:]
@@ -209,6 +228,10 @@ class Flights(Notices):
             self._counts.add("refused_reads")
             self._op(lambda: self._cad_value(keys=[self._value_key(name)], args=[tag]))
             return None
+        if record.epoch != epoch[0]:
+            # Fetched before its provider was dropped fleet-wide (a rotation): stale.
+            self._counts.add("refused_reads")
+            return None
         if record.fresh_until <= time.time():
             return None
         self._counts.add("shared_hits")
@@ -217,7 +240,9 @@ class Flights(Notices):
             Secret(record.value, name=record.name), expires_at=record.fresh_until + att.expiry_skew
         )
 
-    def _write(self, att: Attachment, keys: FleetKeys, name: str, credential: Credential) -> bool:
+    def _write(
+        self, att: Attachment, keys: FleetKeys, name: str, credential: Credential, epoch: int
+    ) -> bool:
         now = time.time()
         lifetime = att.ttl
         if credential.expires_at is not None:
@@ -225,7 +250,9 @@ class Flights(Notices):
         if lifetime <= 0:
             return False
         secret = credential.secret
-        record = Record(secret.reveal(), secret.name, now, now + lifetime, credential.expires_at)
+        record = Record(
+            secret.reveal(), secret.name, now, now + lifetime, credential.expires_at, epoch
+        )
         blob = bytes.fromhex(keys.tag(secret.reveal())) + keys.seal(name, record)
         px = max(1, int(lifetime * 1000))
         self._op(lambda: self._redis.set(self._value_key(name), blob, px=px))

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from .._secret import Secret
-from ._base import DownError, StoreBase, logger
+from ._base import DownError, StoreBase, logger, provider_tag
 
 __all__ = ["CAD_PUBLISH_SCRIPT", "Notices"]
 
@@ -28,6 +28,9 @@ return dropped
 #: How long a refused value is remembered (longer than any value can live in the store).
 _REFUSAL_MEMORY = 600.0
 _MAX_REFUSALS = 10_000
+#: How often the listener compares the provider epochs it knows with the store's
+#: (a pub/sub notice can be lost; the epoch in the store cannot).
+_EPOCH_POLL = 2.0
 
 
 
@@ -81,6 +84,96 @@ class Notices(StoreBase):
             with self._lock:
                 self._pending[(name, tag)] = when
 
+    # --- provider drops (every user's value of one provider, in every process) --------------
+
+    def _drop_provider(self, provider_name: str) -> None:
+        """Move the provider's drop epoch in the store and tell the fleet (in the background).
+
+        Every record carries the epoch its fetch began under and is refused once the
+        epoch moved; every process drops its entries of that provider on the notice,
+        or at the latest when its listener next compares the epochs it knows with
+        the store's (every ``_EPOCH_POLL`` seconds, and after each reconnection).
+        """
+        try:
+            self._jobs.submit(self._send_provider_drop, provider_name)
+        except RuntimeError:  # closed
+            pass
+
+    def _send_provider_drop(self, provider_name: str) -> None:
+        keys = self._usable_keys()
+        if keys is None:
+            with self._lock:
+                self._pending_providers.add(provider_name)
+            return
+        provider = provider_tag(keys, provider_name)
+        try:
+            epoch = int(self._op(lambda: self._redis.incr(self._epoch_key(provider))))
+            with self._lock:
+                self._epochs[provider] = epoch
+            self._op(lambda: self._redis.publish(self._channel, f"epoch {provider} {epoch}"))
+            self._counts.add("provider_drops_sent")
+        except DownError:
+            with self._lock:
+                self._pending_providers.add(provider_name)
+
+    def _epoch_of(self, provider: str) -> int:
+        """The provider's drop epoch in the store (a store error raises DownError)."""
+        raw = self._op(lambda: self._redis.get(self._epoch_key(provider)))
+        return int(raw) if raw is not None else 0
+
+    def _on_epoch(self, provider: str) -> None:
+        """A provider-drop notice: believe the store, not the notice, then drop locally."""
+        try:
+            epoch = self._epoch_of(provider)
+        except DownError:
+            return
+        self._apply_epoch(provider, epoch)
+
+    def _apply_epoch(self, provider: str, epoch: int) -> None:
+        with self._lock:
+            known = self._epochs.get(provider)
+            self._epochs[provider] = epoch
+            attached = list(self._attached)
+        if known == epoch:
+            return
+        self._counts.add("provider_drops_received")
+        keys = self._keys.peek()
+        if keys is None:
+            return
+        dropped = sum(att.drop_provider(provider, keys) for att in attached)
+        if dropped:
+            self._counts.add("local_drops", dropped)
+
+    def _learn_epoch(self, provider: str, epoch: int) -> None:
+        """An epoch read with a record: remembered, and applied if it moved unseen."""
+        with self._lock:
+            known = self._epochs.get(provider)
+            if known is None:
+                self._epochs[provider] = epoch
+                return
+        if known != epoch:
+            self._apply_epoch(provider, epoch)
+
+    def _check_epochs(self) -> None:
+        """Compare every provider epoch this process knows with the store's (one round trip)."""
+        with self._lock:
+            providers = list(self._epochs)
+        if not providers:
+            return
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for provider in providers:
+                pipe.get(self._epoch_key(provider))
+            return list(pipe.execute())
+
+        try:
+            values = self._op(read)
+        except DownError:
+            return
+        for provider, raw in zip(providers, values, strict=True):
+            self._apply_epoch(provider, int(raw) if raw is not None else 0)
+
     def _on_drop(self, name: str, tag: str, when: float) -> None:
         self._counts.add("invalidations_received")
         self._refuse(name, tag, when)
@@ -117,10 +210,15 @@ class Notices(StoreBase):
                     self._resync()
                 subscribed_before = True
                 self._ok()
+                self._check_epochs()  # provider drops sent while we were not listening
+                polled = time.monotonic()
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.25)
                     if message is not None and message.get("type") == "message":
                         self._dispatch(message["data"])
+                    if time.monotonic() - polled >= _EPOCH_POLL:
+                        self._check_epochs()
+                        polled = time.monotonic()
             except self._errors as exc:
                 if not self._stop.is_set():
                     self._failed(exc)
@@ -155,6 +253,8 @@ class Notices(StoreBase):
                 waiters = list(self._waiters.get(parts[1], ()))
             for event in waiters:
                 event.set()
+        elif len(parts) == 3 and parts[0] == "epoch":
+            self._on_epoch(parts[1])
         elif len(parts) == 4 and parts[0] == "drop":
             try:
                 when = float(parts[3])
@@ -176,11 +276,14 @@ class Notices(StoreBase):
                 if not events:
                     del self._waiters[name]
 
-    def _replay(self, pending: dict[tuple[str, str], float]) -> None:
+    def _replay(self, pending: dict[tuple[str, str], float], providers: set[str]) -> None:
         """Send the drops kept while the store was down."""
-        for (name, tag), when in pending.items():
-            self._counts.add("replayed")
-            try:
+        try:
+            for (name, tag), when in pending.items():
+                self._counts.add("replayed")
                 self._jobs.submit(self._send_drop, name, tag, when)
-            except RuntimeError:
-                break
+            for provider_name in providers:
+                self._counts.add("replayed")
+                self._jobs.submit(self._send_provider_drop, provider_name)
+        except RuntimeError:  # closed
+            pass

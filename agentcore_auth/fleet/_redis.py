@@ -5,8 +5,14 @@ Store layout, every name a keyed hash (see :mod:`._crypto`):
 - ``<prefix>v:<name>``: a value, ``tag (16 bytes) + AES-GCM record``, expiring
   (``PX``) when every process must stop serving it;
 - ``<prefix>l:<name>``: the fleet-wide fetch lock, a random token with a lease;
+- ``<prefix>e:<provider>``: a provider's drop epoch (``INCR`` on
+  ``resolver.invalidate(provider_name)``); a record carries the epoch its fetch
+  began under and is refused once it moved;
 - ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
-- channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` notices.
+- channel ``<prefix>events``: ``fill|free|fail|drop <name> [<tag> <time>]`` and
+  ``epoch <provider> <n>`` notices.
+
+Every name is made by ``StoreBase._store_key``.
 
 A local miss reads the value; if absent it takes the lock and fetches, or waits
 for the ``fill`` notice (no polling), bounded by the lease, so a lock holder that
@@ -146,7 +152,7 @@ class RedisSharedCache(Flights):
         self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
         self._lost = redis.exceptions.ConnectionError
         self._prefix = prefix
-        self._channel = prefix + "events"
+        self._channel = self._store_key("events")
         self._lease_ms = max(1, int(lock_lease * 1000))
         self._wait_timeout = 30.0 if wait_timeout is None else wait_timeout
         self._retry_interval = retry_interval
@@ -155,7 +161,9 @@ class RedisSharedCache(Flights):
             self._keys = LocalKeys(data_key)
         else:
             assert kms_key_id is not None
-            self._keys = KmsKeys(kms_key_id, prefix + "dek", lambda: kms_client_factory(kms_client))
+            self._keys = KmsKeys(
+                kms_key_id, self._store_key("dek"), lambda: kms_client_factory(kms_client)
+            )
         self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
         self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
         self._cad_lock = client.register_script(CAD_LOCK_SCRIPT)
@@ -167,6 +175,8 @@ class RedisSharedCache(Flights):
         self._fetch_failed: dict[str, float] = {}  # name -> when a holder's fetch failed
         self._refused: dict[str, dict[str, float]] = {}  # name -> tag -> epoch refused
         self._pending: dict[tuple[str, str], float] = {}  # drops to send once back
+        self._pending_providers: set[str] = set()  # provider drops to send once back
+        self._epochs: dict[str, int] = {}  # provider tag -> its drop epoch, as last seen
         self._down_until = 0.0
         self._down_since: float | None = None
         self._stop = threading.Event()

@@ -21,7 +21,11 @@ class FleetStats:
         fallbacks: upstream calls made local-only, the shared tier being unusable.
         invalidations_sent: refused values this process dropped fleet-wide.
         invalidations_received: drop notices received from the fleet.
-        local_drops: local entries dropped because another process saw them refused.
+        local_drops: local entries dropped because another process saw them refused
+            (or dropped their provider).
+        provider_drops_sent: ``resolver.invalidate(provider_name)`` drops sent fleet-wide.
+        provider_drops_received: provider drops applied here (from a notice, or an
+            epoch found moved in the store).
         refused_reads: shared values ignored because they had been refused.
         undecryptable: shared records that did not open with this fleet key.
         errors: store operations that failed (timeouts, connection errors).
@@ -40,6 +44,8 @@ class FleetStats:
     invalidations_sent: int = 0
     invalidations_received: int = 0
     local_drops: int = 0
+    provider_drops_sent: int = 0
+    provider_drops_received: int = 0
     refused_reads: int = 0
     undecryptable: int = 0
     errors: int = 0

@@ -15,6 +15,8 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
   ``changes``: ``[time.time(), fingerprint]`` of each first request with another value;
 - ``watch``: ``queue_url`` (None: stop watching), ``wait``: a
   :class:`~agentcore_auth.RotationWatcher` on the resolver; the reply has its stats;
+- ``invalidate``: ``provider``: ``resolver.invalidate(provider)`` (what a RotationWatcher
+  does); the reply has how many local entries it dropped;
 - ``stats``: the resolver's and the shared tier's counters;
 - ``quit``.
 """
@@ -234,6 +236,9 @@ class _Worker:
                 time.sleep(0.01)
         return {"watcher": None if self.watcher is None
                 else dataclasses.asdict(self.watcher.stats)}
+
+    def invalidate(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"dropped": self.resolver.invalidate(args["provider"])}
 
     def stats(self, args: dict[str, Any]) -> dict[str, Any]:
         answer = {"resolver": dataclasses.asdict(self.resolver.stats)}
