@@ -53,6 +53,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "rotation": (_module("rotation"), True),
     "httpx_overhead": (_module("httpx_overhead"), True),
     "fleet": (_module("fleet"), True),
+    "rotation_watcher": (_module("rotation_watcher"), True),
     "iam_access_token": (_module("iam_access_token"), True),
     "redaction": (_redaction, False),
     "log_redaction": (_log_redaction, False),

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {
     "hot_path", "stampede", "rotation", "httpx_overhead", "redaction", "log_redaction", "memory",
-    "fleet", "iam_access_token", "stream_chunks",
+    "fleet", "iam_access_token", "stream_chunks", "rotation_watcher",
 }
 
 
