@@ -146,6 +146,8 @@ def _rows(n: int, figures: dict[str, list[dict[str, float]]]) -> list[Row]:
             "baseline": "same processes without a RotationWatcher (401 -> refetch)",
             "baseline_value": round(base, 4),
             "ratio": round(base / ours, 2) if ours else None,
+            "rounds": [round(f[key], 4) for f in figures["watcher"]],
+            "baseline_rounds": [round(f[key], 4) for f in figures["none"]],
         }
         if key == "met_401":
             row["note"] = (
