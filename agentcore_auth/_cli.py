@@ -81,12 +81,21 @@ def _doctor(args: argparse.Namespace) -> int:
     from ._doctor_web_identity import diagnose_web_identity
     from ._exceptions import ConfigurationError
 
+    subject = None
     if args.web_identity:
         report = diagnose_web_identity(region=args.region, session=_session(args))
         args.provider = args.provider or "(web identity)"
+    elif args.queue_url:
+        from ._doctor_queue import diagnose_queue
+
+        report = diagnose_queue(args.queue_url, provider_name=args.provider, region=args.region,
+                                endpoint_url=args.endpoint_url, session=_session(args))
+        subject = f"queue {args.queue_url}" + (f" (provider {args.provider!r})"
+                                               if args.provider else "")
     elif not args.provider:
-        raise ConfigurationError("doctor needs a credential provider name, or --web-identity "
-                                 "for IAM outbound web identity federation")
+        raise ConfigurationError("doctor needs a credential provider name, --queue-url URL for "
+                                 "a RotationWatcher's queue, or --web-identity for IAM outbound "
+                                 "web identity federation")
     elif args.broker:
         from ._doctor import diagnose_broker
 
@@ -98,7 +107,7 @@ def _doctor(args: argparse.Namespace) -> int:
     if args.json:
         _say(json.dumps(report.to_dict(), indent=2, default=str))
         return 0 if report.ok else 1
-    _say(f"agentcore-auth doctor: provider {args.provider!r} in {report.region}")
+    _say(f"agentcore-auth doctor: {subject or f'provider {args.provider!r}'} in {report.region}")
     width = max(len(c.name) for c in report.checks)
     for check in report.checks:
         _say(f"  {_MARKS[check.status]}  {check.name:<{width}}  {check.detail}")
@@ -225,6 +234,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="check IAM outbound web identity federation (requires_iam_access_token) "
                    "and show its issuer")
     p.add_argument("--workload", help="workload identity (OAuth2 USER_FEDERATION return URL)")
+    p.add_argument("--queue-url", metavar="URL", help="check a RotationWatcher's SQS queue "
+                   "instead: it exists, an EventBridge rule sends it Secrets Manager's write "
+                   "events, its policy lets EventBridge send, and these credentials (run with "
+                   "the watcher's --profile) may receive and delete; with a provider name, "
+                   "the rule is tried on that provider's secret")
     p.add_argument("--broker", action="store_true", help="an AWS IAM CredentialBroker provider "
                    "(name or ARN; experimental): checks for credentialbroker.amazonaws.com")
     p.add_argument("--pool", help="with --broker: the pool to find the provider name in")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,7 +30,9 @@ from agentcore_auth import (
     requires_api_key,
 )
 from agentcore_auth._redact import secret_patterns
-from agentcore_auth.testing import LocalAgentCore
+from agentcore_auth.testing import LocalAgentCore, LocalRedis
+from agentcore_auth.testing._fleet import Fleet
+from agentcore_auth.testing._redis import redis_server_binary
 
 PATTERN = {"source": ["aws.secretsmanager"],
            "detail-type": ["AWS API Call via CloudTrail", "AWS Service Event via CloudTrail"]}
@@ -528,3 +531,49 @@ def test_bad_arguments_are_configuration_errors(resolver: CredentialResolver) ->
     with pytest.raises(ConfigurationError, match="wait_time_seconds"):
         RotationWatcher(resolver, queue_url="https://sqs.us-east-1.amazonaws.com/1/q",
                         wait_time_seconds=30)
+
+
+# --- fleet: one watcher drops a provider in every process -----------------------------------
+
+
+@pytest.mark.skipif(redis_server_binary() is None, reason="needs redis-server")
+@pytest.mark.parametrize("watching", [True, False], ids=["one watcher", "no watcher"])
+def test_fleet_of_three_one_watcher_no_401_anywhere_and_one_upstream_call(
+    env: LocalAgentCore, queue: Queue, watching: bool
+) -> None:
+    """3 processes share a tier, process 0 runs the watcher: after a rotation every process
+    calls with the new value, 0 downstream 401s, 1 upstream call for the fleet. The control
+    (no watcher) meets a 401 in the fleet, as today."""
+    name, arn = env.create_api_key_provider("fleet-watch-old-0123456789")
+    url = env.protected_api(arn, "api_key")
+    workload = env.create_workload()
+    with LocalRedis() as server, Fleet(3, env.env_vars()) as procs:
+        procs.all("setup", workload=workload, redis_url=server.url,
+                  data_key=os.urandom(32).hex(), prefix=f"w{os.urandom(3).hex()}:", ttl=300)
+        first = procs.all("call", provider=name, url=url, n=1)
+        assert all(a["met_401"] == 0 and a["statuses"] == {"200": 1} for a in first)
+        if watching:
+            procs.all("watch", [0], queue_url=queue.url, wait=1)
+        before = env.call_count("GetResourceApiKey")
+        env.rotate_secret(arn, {"api_key": "fleet-watch-new-0123456789"})
+        if watching:
+            deadline = time.monotonic() + 15
+            while not all(s["shared"]["provider_drops_received"] >= 1
+                          for s in procs.all("stats", [1, 2])):
+                assert time.monotonic() < deadline, "the drop did not reach every process"
+                time.sleep(0.05)
+        # one after another: a process that refetched first fills the tier for the others
+        after = [procs.all("call", [i], provider=name, url=url, n=1)[0] for i in range(3)]
+        upstream = env.call_count("GetResourceApiKey") - before
+        new = {a["changes"][-1][1] for a in after}
+        assert len(new) == 1 and new != {first[0]["changes"][-1][1]}
+        assert all(a["statuses"] == {"200": 1} for a in after)
+        if watching:
+            assert [a["met_401"] for a in after] == [0, 0, 0]
+            assert upstream == 1
+            assert procs.all("stats", [0])[0]["shared"]["provider_drops_sent"] == 1
+        else:
+            assert sum(a["met_401"] for a in after) >= 1
+        logs = "".join(procs.log(i) for i in range(3))
+    for value in ("fleet-watch-old-0123456789", "fleet-watch-new-0123456789"):
+        assert not any(p in logs for p in secret_patterns(value))

@@ -26,8 +26,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._front import AwsFront, AwsRequest
+from ._server import Response
 
-__all__ = ["API_CALL", "SERVICE_EVENT", "WRITE_OPERATIONS", "SecretEvents"]
+__all__ = ["API_CALL", "SERVICE_EVENT", "WRITE_OPERATIONS", "SecretEvents",
+           "serve_test_event_pattern"]
 
 logger = logging.getLogger("agentcore_auth.testing")
 
@@ -75,6 +77,7 @@ class SecretEvents:
         _include_account_in_moto_events()
         for operation in WRITE_OPERATIONS:
             front.observe("secretsmanager", operation, self._observed)
+        front.route("events", "TestEventPattern", serve_test_event_pattern)
 
     def _observed(self, request: AwsRequest, status: int, body: bytes) -> None:
         try:
@@ -144,6 +147,32 @@ class SecretEvents:
             return
         with self._lock:
             self.published += 1
+
+
+def serve_test_event_pattern(request: AwsRequest) -> Response:
+    """EventBridge ``TestEventPattern`` (moto lacks it), judged by moto's own matcher.
+
+    The same code decides which rules deliver an event in the emulator, so the doctor's
+    answer and the delivery agree.
+    """
+    from moto.events.exceptions import InvalidEventPatternException
+    from moto.events.models import EventPattern
+
+    try:
+        body = request.http.json()
+        event = json.loads(body["Event"])
+        pattern = EventPattern.load(body["EventPattern"])
+        if not isinstance(event, dict):
+            raise ValueError("not an object")
+    except InvalidEventPatternException as exc:
+        return Response.json({"__type": "InvalidEventPatternException",
+                              "message": str(exc.message)}, status=400)
+    except (ValueError, KeyError, TypeError):
+        return Response.json({"__type": "ValidationException",
+                              "message": "Event and EventPattern must be JSON objects"},
+                             status=400)
+    matched = pattern.matches_event(event)  # type: ignore[arg-type]
+    return Response.json({"Result": bool(matched)})
 
 
 def _include_account_in_moto_events() -> None:

