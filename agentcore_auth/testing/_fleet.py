@@ -9,7 +9,11 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
 - ``setup`` (again: replaces the resolver): ``workload``, ``redis_url`` (None: no
   shared tier), ``cluster`` (a Redis Cluster), ``data_key`` (hex), ``kms_key_id``,
   ``prefix``, ``ttl``, ``lock_lease``,
-  ``retry_interval``, ``slow`` (seconds each source fetch waits);
+  ``retry_interval``, ``slow`` (seconds each source fetch waits), ``gated`` (each
+  source fetch waits for ``release``);
+- ``hold``: ``providers``: resolve each in a thread of its own and answer once every
+  one's source fetch has begun (so this process holds their fleet locks, renewing them);
+- ``release``: let the held fetches end; the reply has their fingerprints;
 - ``get``: ``provider``: resolve an API key; the reply has its fingerprint;
 - ``call``: ``provider``, ``url``, ``n`` (or ``seconds``), ``pause``: call the protected
   API through a ``requires_api_key`` tool; the reply counts statuses and 401s, and lists
@@ -140,6 +144,8 @@ class _Worker:
         self.resolver: Any = None
         self.shared: Any = None
         self.watcher: Any = None
+        self.gate: _Gated | None = None
+        self.held: list[Any] = []
 
     def setup(self, args: dict[str, Any]) -> dict[str, Any]:
         from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
@@ -148,6 +154,8 @@ class _Worker:
         source: Any = AgentCoreIdentitySource(workload_name=args["workload"])
         if args.get("slow"):
             source = _Slow(source, float(args["slow"]))
+        if args.get("gated"):
+            source = self.gate = _Gated(source)
         if args.get("redis_url"):
             from agentcore_auth.fleet import RedisSharedCache
 
@@ -239,6 +247,22 @@ class _Worker:
         return {"watcher": None if self.watcher is None
                 else dataclasses.asdict(self.watcher.stats)}
 
+    def hold(self, args: dict[str, Any]) -> dict[str, Any]:
+        import concurrent.futures
+
+        assert self.gate is not None, "setup with gated=True first"
+        pool = concurrent.futures.ThreadPoolExecutor(len(args["providers"]))
+        begun = self.gate.entered + len(args["providers"])
+        self.held = [pool.submit(self.resolver.get_api_key, p) for p in args["providers"]]
+        pool.shutdown(wait=False)
+        return {"holding": self.gate.wait_entered(begun, timeout=30.0)}
+
+    def release(self, args: dict[str, Any]) -> dict[str, Any]:
+        assert self.gate is not None
+        self.gate.open.set()
+        held, self.held = self.held, []
+        return {"fingerprints": [f.result(timeout=30).fingerprint for f in held]}
+
     def invalidate(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"dropped": self.resolver.invalidate(args["provider"])}
 
@@ -260,6 +284,31 @@ class _Slow:
     def fetch(self, request: Any, identity: Any) -> Any:
         time.sleep(self.delay)
         return self.inner.fetch(request, identity)
+
+
+class _Gated:
+    """A source whose fetches wait until ``open`` is set (counting those that began)."""
+
+    def __init__(self, inner: Any) -> None:
+        import threading
+
+        self.inner = inner
+        self.name = getattr(inner, "name", "gated")
+        self.open = threading.Event()
+        self.entered = 0
+        self._changed = threading.Condition()
+
+    def fetch(self, request: Any, identity: Any) -> Any:
+        with self._changed:
+            self.entered += 1
+            self._changed.notify_all()
+        self.open.wait(60.0)
+        return self.inner.fetch(request, identity)
+
+    def wait_entered(self, count: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self.entered >= count, timeout)
+            return self.entered
 
 
 def main() -> None:
