@@ -14,6 +14,12 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
 - ``hold``: ``providers``: resolve each in a thread of its own and answer once every
   one's source fetch has begun (so this process holds their fleet locks, renewing them);
 - ``release``: let the held fetches end; the reply has their fingerprints;
+- ``refuse``: ``provider``: ``resolver.invalidate(secret)`` on its current value (what a
+  401 does, spurious or not); the reply has how many local entries it dropped;
+- ``fork``: ``provider``, ``children``, ``wait``: fork that many children of this
+  process (its cache made before the fork); each resolves ``provider``, then waits up to
+  ``wait`` s for a drop notice and resolves it again; the reply has their first
+  fingerprints, ``fork_join`` the rest (drops received, second fingerprints);
 - ``get``: ``provider``: resolve an API key; the reply has its fingerprint;
 - ``call``: ``provider``, ``url``, ``n`` (or ``seconds``), ``pause``: call the protected
   API through a ``requires_api_key`` tool; the reply counts statuses and 401s, and lists
@@ -146,6 +152,7 @@ class _Worker:
         self.watcher: Any = None
         self.gate: _Gated | None = None
         self.held: list[Any] = []
+        self.children: list[tuple[int, IO[str]]] = []
 
     def setup(self, args: dict[str, Any]) -> dict[str, Any]:
         from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
@@ -262,6 +269,52 @@ class _Worker:
         self.gate.open.set()
         held, self.held = self.held, []
         return {"fingerprints": [f.result(timeout=30).fingerprint for f in held]}
+
+    def refuse(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"dropped": self.resolver.invalidate(self.resolver.get_api_key(args["provider"]))}
+
+    def fork(self, args: dict[str, Any]) -> dict[str, Any]:
+        for _ in range(int(args.get("children", 2))):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns to the command loop
+                os.close(read)
+                code = 1
+                try:
+                    with os.fdopen(write, "w") as out:
+                        self._child(args, out)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write)
+            self.children.append((pid, os.fdopen(read)))
+        return {"children": [json.loads(r.readline() or "{}") for _, r in self.children]}
+
+    def _child(self, args: dict[str, Any], out: IO[str]) -> None:
+        shared = self.shared
+        shared._subscribed.wait(10.0)  # its own listener (restarted after the fork)
+        start = time.perf_counter()
+        first = self.resolver.get_api_key(args["provider"]).fingerprint
+        out.write(json.dumps({"first": first, "seconds": time.perf_counter() - start}) + "\n")
+        out.flush()
+        deadline = time.monotonic() + float(args.get("wait", 10.0))
+        while shared.stats.local_drops == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        then = self.resolver.get_api_key(args["provider"]).fingerprint
+        stats = shared.stats
+        out.write(json.dumps({"drops": stats.local_drops, "forks": stats.forks,
+                              "then": then}) + "\n")
+
+    def fork_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        children, self.children = self.children, []
+        answers = []
+        for pid, read in children:
+            line = read.readline()
+            read.close()
+            _, status = os.waitpid(pid, 0)
+            answers.append({**(json.loads(line) if line else {}),
+                            "exit": os.waitstatus_to_exitcode(status)})
+        return {"children": answers}
 
     def invalidate(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"dropped": self.resolver.invalidate(args["provider"])}
