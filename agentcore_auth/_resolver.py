@@ -368,6 +368,9 @@ class CredentialResolver:
     ) -> Secret:
         """Async twin of :meth:`resolve`: the fetch runs in the resolver's worker pool.
 
+        Waiting for another process's fetch (a fleet tier's lock) happens on the event
+        loop, not in a worker thread: such waits never hold up other credentials.
+
         Cancelling the caller does not cancel the fetch: it completes, is cached,
         and reaches the other waiters.
         """
@@ -439,11 +442,10 @@ class CredentialResolver:
         """
         context = contextvars.copy_context()
         try:
-            pool = self._pool.get()
             if self._shared is not None and hasattr(self._shared, "fetch_steps"):
                 self._steps.start(self._fetch_steps(flight, request, identity), context)
             else:
-                pool.submit(context.run, self._fetch, flight, request, identity)
+                self._pool.get().submit(context.run, self._fetch, flight, request, identity)
         except RuntimeError as exc:  # the pool was shut down
             error = ConfigurationError("the resolver was closed; create a new CredentialResolver")
             self._cache.fail(flight, error)
