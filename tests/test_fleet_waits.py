@@ -42,15 +42,22 @@ def env(local_agentcore: LocalAgentCore) -> LocalAgentCore:
     return local_agentcore
 
 
+@pytest.fixture(scope="module")
+def holder_process(local_agentcore: LocalAgentCore, fleet_store: Any) -> Iterator[Fleet]:
+    """Another process of the fleet (started once per store: ~1 s of imports)."""
+    with Fleet(1, local_agentcore.env_vars()) as fleet:
+        yield fleet
+
+
 @pytest.fixture
-def holder(env: LocalAgentCore, fleet_store: Any) -> Iterator[tuple[Fleet, dict[str, Any]]]:
-    """Another process of the fleet whose source fetches wait for ``release``."""
+def holder(env: LocalAgentCore, fleet_store: Any, holder_process: Fleet,
+           ) -> tuple[Fleet, dict[str, Any]]:
+    """That process, set up anew: its source fetches wait for ``release``."""
     setup = {"workload": env.create_workload(), "redis_url": fleet_store.url,
              "cluster": fleet_store.cluster, "data_key": os.urandom(32).hex(),
              "prefix": f"w{os.urandom(3).hex()}:", "lock_lease": 5.0}
-    with Fleet(1, env.env_vars()) as fleet:
-        fleet.all("setup", gated=True, **setup)
-        yield fleet, setup
+    holder_process.all("setup", gated=True, **setup)
+    return holder_process, setup
 
 
 class FetchOnly:
