@@ -58,7 +58,7 @@ def run(bench: Bench, quick: bool = False) -> list[Row]:
     n = 2 if quick else 4
     rows: list[Row] = []
     with LocalRedis() as server, Fleet(n, bench.env.env_vars()) as fleet:
-        run = _Run(bench, fleet, server, n)
+        run = _Run(bench, fleet, server, n, quick)
         for fault in (run.spurious_401_then_rotation, run.forged_notices, run.drop_flood,
                       run.lock_squat, run.empty_restart, run.kms_hang, run.fork,
                       run.async_waits):
@@ -71,9 +71,11 @@ def run(bench: Bench, quick: bool = False) -> list[Row]:
 
 
 class _Run:
-    def __init__(self, bench: Bench, fleet: Any, server: Any, n: int) -> None:
+    def __init__(self, bench: Bench, fleet: Any, server: Any, n: int, quick: bool) -> None:
         self.bench, self.fleet, self.server, self.n = bench, fleet, server, n
         self.all = list(range(n))
+        # --quick (the smoke test): fewer notices, TTLs and credentials.
+        self.flood, self.ttls, self.credentials = (2_000, 2, 3) if quick else (16_000, 4, 10)
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -140,7 +142,8 @@ class _Run:
                   f"all on the new value: {on_new}"))
 
     def forged_notices(self) -> Row:
-        ttl, seconds = 0.5, 2.0
+        ttl = 0.5
+        seconds = ttl * self.ttls
         self.setup(ttl=ttl)
         provider = self.bench.provider("ff-forged")
         self.fleet.all("get", provider=provider.name)
@@ -190,7 +193,7 @@ class _Run:
         client = self.client()
         try:
             pipe = client.pipeline(transaction=False)
-            for _ in range(16_000):
+            for _ in range(self.flood):
                 pipe.publish(PREFIX + "events", b"n1" + os.urandom(80))
             pipe.execute()
         finally:
@@ -213,7 +216,8 @@ class _Run:
         failures = first["failures"] + sum(a["failures"] for a in answers)
         met = sum(a["met_401"] for a in answers)
         return self.row(
-            "drop flood (16k junk notices)", refetches, "1 refetch; the drop lands in < 1 s",
+            f"drop flood ({self.flood:,} junk notices)", refetches,
+            "1 refetch; the drop lands in < 1 s",
             refetches == 1 and landed is not None and landed < 1.0, processes=self.n,
             rotations=1, refetches=refetches, failures=failures,
             note=(f"drop landed everywhere {landed * 1e3:.0f} ms after the 401"
@@ -247,7 +251,7 @@ class _Run:
 
     def empty_restart(self) -> Row:
         self.setup(retry_interval=0.5)
-        providers = [self.bench.provider("ff-restart").name for _ in range(10)]
+        providers = [self.bench.provider("ff-restart").name for _ in range(self.credentials)]
         for name in providers:
             self.fleet.all("get", provider=name)
         resyncs = [s["resyncs"] for s in self.stats()]
