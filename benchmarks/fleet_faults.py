@@ -150,23 +150,28 @@ class _Run:
         stop = threading.Event()
         sent = [0]
 
-        def attack() -> None:
-            client = self.client()
-            channel = PREFIX + "events"
-            try:
-                while not stop.wait(0.02):
-                    pipe = client.pipeline(transaction=False)
-                    for key in client.scan_iter(match=PREFIX + "v:*", count=1000):
-                        name = key.decode().split("{", 1)[1].rstrip("}")
-                        blob = client.get(key) or b"\0" * 16
-                        pipe.publish(channel, f"drop {name} {blob[:16].hex()} inf")
-                        pipe.publish(channel, f"fail {name}")
-                        pipe.publish(channel, b"n1" + os.urandom(80))
-                        sent[0] += 3
-                    pipe.execute()
-            finally:
-                client.close()
+        client = self.client()
+        known: dict[str, bytes] = {}  # every stored name seen, and its clear prefix
 
+        def look() -> None:
+            for key in client.scan_iter(match=PREFIX + "v:*", count=1000):
+                blob = client.get(key)
+                if blob is not None:
+                    known[key.decode().split("{", 1)[1].rstrip("}")] = blob[:16]
+
+        def attack() -> None:
+            channel = PREFIX + "events"
+            while not stop.wait(0.02):
+                look()
+                pipe = client.pipeline(transaction=False)
+                for name, handle in known.items():
+                    pipe.publish(channel, f"drop {name} {handle.hex()} inf")
+                    pipe.publish(channel, f"fail {name}")
+                    pipe.publish(channel, b"n1" + os.urandom(80))
+                    sent[0] += 3
+                pipe.execute()
+
+        look()  # the names stored so far (the warm fill of this credential among them)
         attacker = threading.Thread(target=attack, daemon=True)
         before = self.calls()
         attacker.start()
@@ -174,6 +179,7 @@ class _Run:
                                  seconds=seconds, pause=0.01)
         stop.set()
         attacker.join()
+        client.close()
         upstream = self.calls() - before
         windows = seconds / ttl
         forged = sum(s["forged_notices"] for s in self.stats())
