@@ -33,12 +33,14 @@ Each row's ``value`` is the upstream calls the fault cost, ``note`` the rest.
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import threading
 import time
 from typing import Any
 
+from ._fleet_waits import async_waits
 from ._harness import Row, set_target, skipped_row
 from ._wiring import Bench
 
@@ -58,19 +60,20 @@ def run(bench: Bench, quick: bool = False) -> list[Row]:
     n = 2 if quick else 4
     rows: list[Row] = []
     with LocalRedis() as server, Fleet(n, bench.env.env_vars()) as fleet:
-        run = _Run(bench, fleet, server, n, quick)
+        run = Run(bench, fleet, server, n, quick)
         for fault in (run.spurious_401_then_rotation, run.forged_notices, run.drop_flood,
                       run.lock_squat, run.empty_restart, run.kms_hang, run.fork,
-                      run.async_waits):
+                      functools.partial(async_waits, run)):
             try:
                 rows.append(fault())
             except Exception as exc:  # noqa: BLE001 - one fault's crash is its row
-                rows.append(skipped_row(SCENARIO, fault.__name__.replace("_", " "),
+                what = getattr(fault, "__name__", None) or fault.func.__name__  # type: ignore[attr-defined]
+                rows.append(skipped_row(SCENARIO, what.replace("_", " "),
                                         f"crashed: {type(exc).__name__}: {exc}"))
     return rows
 
 
-class _Run:
+class Run:
     def __init__(self, bench: Bench, fleet: Any, server: Any, n: int, quick: bool) -> None:
         self.bench, self.fleet, self.server, self.n = bench, fleet, server, n
         self.all = list(range(n))
@@ -347,80 +350,3 @@ class _Run:
             note=(f"children's drops {drops}, both on the new value: {switched}; "
                   f"stampede median {statistics.median(c['seconds'] for c in first) * 1e3:.0f}"
                   " ms"))
-
-    def async_waits(self) -> Row:
-        from ._harness import run_async
-
-        holder = self.n - 1
-        taken: dict[str, tuple[float, int]] = {}
-        calls_here = 0
-        for mode in ("steps", "fetch only"):
-            self.setup([holder], gated=True, warm=False)
-            held = [self.bench.provider("ff-held").name for _ in range(self.n)]
-            free = self.bench.provider("ff-free").name
-            assert self.fleet.all("hold", [holder], providers=held)[0]["holding"] == self.n
-            taken[mode], fetched = run_async(self._waits(mode, held, free, holder))
-            calls_here += fetched
-        ours, control = taken["steps"], taken["fetch only"]
-        row = self.row(
-            f"async waits on {self.n} held locks (max_workers={self.n})", calls_here,
-            "the unrelated call is not queued behind the waits",
-            ours[1] == self.n and ours[0] < 0.5, processes=2, rotations=0, refetches=0,
-            failures=0,
-            note=(f"unrelated credential served in {ours[0] * 1e3:.0f} ms with {ours[1]} of "
-                  f"{self.n} waits pending; through fetch only: {control[0] * 1e3:.0f} ms "
-                  f"({control[1]} pending: queued until the holder released at 1 s)"))
-        row["median_s"], row["baseline_median_s"] = ours[0], control[0]
-        row["baseline"] = "the same tier through fetch only"
-        row["ratio"] = round(control[0] / ours[0], 1) if ours[0] else None
-        return row
-
-    async def _waits(self, mode: str, held: list[str], free: str, holder: int,
-                     ) -> tuple[tuple[float, int], int]:
-        import asyncio
-
-        from agentcore_auth.fleet import RedisSharedCache
-
-        shared = RedisSharedCache(self.server.url, data_key=KEY, prefix=PREFIX)
-        tier: Any = shared if mode == "steps" else _FetchOnly(shared)
-        resolver = self.bench.resolver(shared_cache=tier, max_workers=self.n)
-        loop = asyncio.get_running_loop()
-        try:
-            waits = [asyncio.ensure_future(resolver.aget_api_key(p)) for p in held]
-            for _ in range(6000):  # every caller waits for the holder (30 s at most)
-                if shared.stats.lock_waits >= self.n:
-                    break
-                await asyncio.sleep(0.005)
-
-            async def release_later() -> None:
-                await asyncio.sleep(1.0)
-                await loop.run_in_executor(None, self.fleet.all, "release", [holder])
-
-            release = asyncio.ensure_future(release_later())
-            start = time.perf_counter()
-            await resolver.aget_api_key(free)
-            took = time.perf_counter() - start
-            pending = sum(not w.done() for w in waits)
-            await asyncio.gather(*waits, release)
-            return (took, pending), shared.stats.source_fetches
-        finally:
-            resolver.close()
-            shared.close()
-
-
-class _FetchOnly:
-    """A shared tier seen through the seam's minimum (``fetch``): the control."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-
-    def attach(self, cache: Any, *, ttl: float, expiry_skew: float) -> Any:
-        inner = self.inner.attach(cache, ttl=ttl, expiry_skew=expiry_skew)
-
-        class Attachment:
-            fetch = inner.fetch
-            invalidated = inner.invalidated
-            invalidated_provider = inner.invalidated_provider
-            detach = inner.detach
-
-        return Attachment()
