@@ -19,7 +19,7 @@ from ._arn import validate_provider_name
 from ._backoff import RejectionBackoff
 from ._blocking import warn_if_loop_blocked
 from ._cache import CacheStats, CredentialCache, Flight
-from ._concurrency import WorkerPool, await_future
+from ._concurrency import StepDriver, Steps, WorkerPool, await_future, run_steps
 from ._consent import ConsentWait
 from ._credential import CredentialRequest
 from ._exceptions import (
@@ -137,6 +137,7 @@ class CredentialResolver:
             pin=self._pin,
         )
         self._pool = WorkerPool(max_workers)
+        self._steps = StepDriver(self._pool)  # async fetches through a shared tier
         self._consent_timeout = consent_timeout
         self._consent_interval = consent_poll_interval
         self._redactor = redactor
@@ -367,6 +368,9 @@ class CredentialResolver:
     ) -> Secret:
         """Async twin of :meth:`resolve`: the fetch runs in the resolver's worker pool.
 
+        Waiting for another process's fetch (a fleet tier's lock) happens on the event
+        loop, not in a worker thread: such waits never hold up other credentials.
+
         Cancelling the caller does not cancel the fetch: it completes, is cached,
         and reaches the other waiters.
         """
@@ -430,10 +434,18 @@ class CredentialResolver:
     def _submit(
         self, flight: Flight, request: CredentialRequest, identity: Identity | None
     ) -> None:
-        """Run a leader's fetch in the worker pool, with the caller's contextvars."""
+        """Run a leader's fetch in the worker pool, with the caller's contextvars.
+
+        A fetch through a shared tier that offers steps runs step by step: each step
+        in the pool, each wait between steps (for another process's fetch) awaited
+        on the caller's event loop, so waiting callers hold no worker thread.
+        """
         context = contextvars.copy_context()
         try:
-            self._pool.get().submit(context.run, self._fetch, flight, request, identity)
+            if self._shared is not None and hasattr(self._shared, "fetch_steps"):
+                self._steps.start(self._fetch_steps(flight, request, identity), context)
+            else:
+                self._pool.get().submit(context.run, self._fetch, flight, request, identity)
         except RuntimeError as exc:  # the pool was shut down
             error = ConfigurationError("the resolver was closed; create a new CredentialResolver")
             self._cache.fail(flight, error)
@@ -511,7 +523,17 @@ class CredentialResolver:
         return (request.cache_key, user_key)
 
     def _fetch(self, flight: Flight, request: CredentialRequest, identity: Identity | None) -> None:
-        """Run one upstream fetch and settle the flight; every path settles it exactly once."""
+        """Run one upstream fetch and settle the flight, any wait on this thread."""
+        run_steps(self._fetch_steps(flight, request, identity))
+
+    def _fetch_steps(
+        self, flight: Flight, request: CredentialRequest, identity: Identity | None
+    ) -> Steps:
+        """One upstream fetch that settles the flight; every path settles it exactly once.
+
+        Steps: it yields a :class:`~._concurrency.Wait` where the shared tier must wait for another
+        process's fetch (the sync caller blocks on it, the async one awaits it).
+        """
         try:
             if self._redact_logs:
                 # Before the fetch: botocore logs the response body while parsing it.
@@ -522,11 +544,14 @@ class CredentialResolver:
             source = self._web_identity_source() if request.kind == "web_identity" \
                 else self.source
             try:
-                if self._shared is None:
+                shared = self._shared
+                if shared is None:
                     credential = source.fetch(request, identity)
-                else:  # the shared tier answers, or fetches once for the fleet
-                    credential = self._shared.fetch(flight.key, request, identity,
-                                                    source.fetch)
+                elif hasattr(shared, "fetch_steps"):  # the tier answers, or fetches once
+                    credential = yield from shared.fetch_steps(
+                        flight.key, request, identity, source.fetch)
+                else:
+                    credential = shared.fetch(flight.key, request, identity, source.fetch)
             finally:
                 flight.upstream_s = time.perf_counter() - started
             secret = credential.secret
@@ -548,6 +573,11 @@ class CredentialResolver:
             )
             error.__cause__ = exc
             self._cache.fail(flight, error)
+        except GeneratorExit:  # abandoned mid-wait (never by our drivers): wake the waiters
+            self._cache.fail(flight, CredentialError(
+                f"the fetch of provider {request.provider_name!r} was abandoned while waiting",
+                provider_name=request.provider_name))
+            raise
         except BaseException as exc:  # KeyboardInterrupt etc.: wake the waiters, then re-raise
             self._cache.fail(flight, exc)
             raise

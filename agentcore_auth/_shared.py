@@ -6,6 +6,11 @@ the shared tier, wait for another process's fetch, or call ``source_fetch``
 itself. After a local compare-and-invalidate the resolver calls
 :meth:`SharedAttachment.invalidated`. An implementation never raises because of
 its own store: only ``source_fetch``'s errors come out of ``fetch``.
+
+An attachment may also offer ``fetch_steps`` (the same miss as a generator that
+yields a :class:`~agentcore_auth._concurrency.Wait` whenever it must wait for
+another process, and returns the credential): the resolver's async path then
+awaits those waits on the event loop instead of holding a worker thread.
 :class:`agentcore_auth.fleet.RedisSharedCache` is the one this package ships.
 """
 

@@ -54,6 +54,7 @@ SCENARIOS: dict[str, tuple[Callable[[Any, bool], list[Row]], bool]] = {
     "httpx_overhead": (_module("httpx_overhead"), True),
     "fleet": (_module("fleet"), True),
     "fleet_tier": (_module("fleet_tier"), True),
+    "fleet_faults": (_module("fleet_faults"), True),
     "rotation_watcher": (_module("rotation_watcher"), True),
     "iam_access_token": (_module("iam_access_token"), True),
     "redaction": (_redaction, False),

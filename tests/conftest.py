@@ -1,7 +1,8 @@
-"""Shared test set-up: a clean AWS environment for every test, and the emulator fixture."""
+"""Shared test set-up: a clean AWS environment for every test, the emulator, the fleet stores."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -68,3 +69,74 @@ def fleet_store_kind(fleet_store: Any) -> Any:
     kind = ("cluster" if isinstance(fleet_store, LocalRedisCluster)
             else "valkey" if isinstance(fleet_store, LocalValkey) else "redis")
     return lambda: new_fleet_store(kind)
+
+
+# --- what every fleet suite builds on ``fleet_store`` (test_fleet*.py) ---------------------------
+
+#: The fleet key of ``make``'s caches (each test file may make others with its own).
+FLEET_KEY = bytes(range(32))
+
+
+@pytest.fixture(scope="session")
+def fleet_key() -> bytes:
+    """``FLEET_KEY``: the data key of the caches ``make`` builds."""
+    return FLEET_KEY
+
+
+@pytest.fixture(scope="module")
+def server(fleet_store: Any) -> Any:
+    """The store of this run: LocalRedis, LocalValkey or LocalRedisCluster (conftest)."""
+    return fleet_store
+
+
+@pytest.fixture
+def env(local_agentcore: Any) -> Any:
+    """The session's LocalAgentCore, with no fault left over from another test."""
+    local_agentcore.clear_faults()
+    return local_agentcore
+
+
+@pytest.fixture
+def workload(env: Any) -> str:
+    """A new workload identity of ``env``."""
+    name: str = env.create_workload()
+    return name
+
+
+@pytest.fixture
+def prefix() -> str:
+    """The store prefix of this test's caches (its own keys and channel)."""
+    import os
+
+    return f"t{os.urandom(3).hex()}:"
+
+
+@pytest.fixture
+def make(env: Any, workload: str, server: Any, prefix: str) -> Iterator[Callable[..., Any]]:
+    """A 'process': ``make(url=None, resolver_kw=None, **RedisSharedCache options)`` gives
+    ``(resolver, shared)``, a resolver over the emulator with its own RedisSharedCache on
+    ``server`` (``data_key=FLEET_KEY`` unless ``kms_key_id=``; ``cluster=`` as the store)."""
+    from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
+    from agentcore_auth.fleet import RedisSharedCache
+
+    made: list[tuple[Any, Any]] = []
+
+    def build(url: str | None = None, resolver_kw: dict[str, Any] | None = None,
+              **kw: Any) -> tuple[Any, Any]:
+        if "kms_key_id" not in kw:
+            kw.setdefault("data_key", FLEET_KEY)
+        kw.setdefault("prefix", prefix)
+        if "client" not in kw:
+            kw.setdefault("cluster", server.cluster if url is None else False)
+        shared = RedisSharedCache(url or server.url, **kw)
+        source = AgentCoreIdentitySource(
+            endpoint_url=env.endpoint_url, region=env.region, workload_name=workload
+        )
+        resolver = CredentialResolver(source, shared_cache=shared, **(resolver_kw or {}))
+        made.append((resolver, shared))
+        return resolver, shared
+
+    yield build
+    for resolver, shared in made:
+        resolver.close()
+        shared.close()

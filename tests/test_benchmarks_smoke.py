@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = {
     "hot_path", "stampede", "rotation", "httpx_overhead", "redaction", "log_redaction", "memory",
-    "fleet", "fleet_tier", "iam_access_token", "stream_chunks", "otel_processing",
+    "fleet", "fleet_tier", "fleet_faults", "iam_access_token", "stream_chunks", "otel_processing",
     "rotation_watcher",
 }
 

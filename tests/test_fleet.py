@@ -54,49 +54,7 @@ def no_leaks(
             assert not any(pattern in text for text in texts), f"{value[:6]}... leaked"
 
 
-@pytest.fixture(scope="module")
-def server(fleet_store: Any) -> Any:
-    """The store of this run: LocalRedis, LocalValkey or LocalRedisCluster (conftest)."""
-    return fleet_store
-
-
-@pytest.fixture
-def env(local_agentcore: LocalAgentCore) -> LocalAgentCore:
-    local_agentcore.clear_faults()
-    return local_agentcore
-
-
-@pytest.fixture
-def workload(env: LocalAgentCore) -> str:
-    return env.create_workload()
-
-
-@pytest.fixture
-def make(
-    env: LocalAgentCore, workload: str, server: LocalRedis
-) -> Iterator[Callable[..., tuple[CredentialResolver, RedisSharedCache]]]:
-    """A 'process': a resolver over the emulator with its own RedisSharedCache."""
-    made: list[tuple[CredentialResolver, RedisSharedCache]] = []
-    prefix = f"t{os.urandom(3).hex()}:"
-
-    def build(
-        url: str | None = None, resolver_kw: dict[str, Any] | None = None, **kw: Any
-    ) -> tuple[CredentialResolver, RedisSharedCache]:
-        kw.setdefault("data_key", KEY)
-        kw.setdefault("prefix", prefix)
-        kw.setdefault("cluster", server.cluster if url is None else False)
-        shared = RedisSharedCache(url or server.url, **kw)
-        source = AgentCoreIdentitySource(
-            endpoint_url=env.endpoint_url, region=env.region, workload_name=workload
-        )
-        resolver = CredentialResolver(source, shared_cache=shared, **(resolver_kw or {}))
-        made.append((resolver, shared))
-        return resolver, shared
-
-    yield build
-    for resolver, shared in made:
-        resolver.close()
-        shared.close()
+# ``server``, ``env``, ``workload``, ``prefix`` and ``make`` come from conftest (on fleet_store).
 
 
 def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:

@@ -2,8 +2,10 @@
 
 KMS is the emulator's (moto behind the AWS front); ``env.front.route`` makes its
 ``GenerateDataKey`` / ``Decrypt`` hang past the client's read timeout or close the
-connection without an answer. The store is a real redis-server. Tests assert
-counts (upstream calls, fallbacks, faults), never wall-clock time.
+connection without an answer. The store is a real redis-server, valkey-server or
+three-node Redis Cluster (``server``, ``env``, ``make`` come from conftest on
+``fleet_store``). Tests assert counts (upstream calls, fallbacks, faults), never
+wall-clock time.
 """
 
 from __future__ import annotations
@@ -14,14 +16,14 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.config import Config
 
-from agentcore_auth import AgentCoreIdentitySource, ConfigurationError, CredentialResolver
-from agentcore_auth.fleet import RedisConsentSessionStore, RedisSharedCache
+from agentcore_auth import ConfigurationError
+from agentcore_auth.fleet import RedisConsentSessionStore
 from agentcore_auth.integration import ConsentSession
 from agentcore_auth.testing import LocalAgentCore, LocalRedis
 from agentcore_auth.testing._front import AwsRequest
@@ -31,52 +33,6 @@ from agentcore_auth.testing._server import Response
 pytestmark = pytest.mark.skipif(
     redis_server_binary() is None, reason="needs redis-server (apt-get install redis-server)"
 )
-KEY = os.urandom(32)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[LocalRedis]:
-    with LocalRedis() as local:
-        yield local
-
-
-@pytest.fixture
-def env(local_agentcore: LocalAgentCore) -> LocalAgentCore:
-    local_agentcore.clear_faults()
-    return local_agentcore
-
-
-@pytest.fixture
-def workload(env: LocalAgentCore) -> str:
-    return env.create_workload()
-
-
-@pytest.fixture
-def make(
-    env: LocalAgentCore, workload: str, server: LocalRedis
-) -> Iterator[Callable[..., tuple[CredentialResolver, RedisSharedCache]]]:
-    """A 'process': a resolver over the emulator with its own RedisSharedCache."""
-    made: list[tuple[CredentialResolver, RedisSharedCache]] = []
-    prefix = f"f{os.urandom(3).hex()}:"
-
-    def build(url: str | None = None, **kw: Any) -> tuple[CredentialResolver, RedisSharedCache]:
-        if "kms_key_id" not in kw:
-            kw.setdefault("data_key", KEY)
-        kw.setdefault("prefix", prefix)
-        shared = RedisSharedCache(url or server.url, **kw)
-        source = AgentCoreIdentitySource(
-            endpoint_url=env.endpoint_url, region=env.region, workload_name=workload
-        )
-        resolver = CredentialResolver(source, shared_cache=shared)
-        made.append((resolver, shared))
-        return resolver, shared
-
-    yield build
-    for resolver, shared in made:
-        resolver.close()
-        shared.close()
-
-
 def _serving_socket() -> socket.socket:
     """The socket of the HTTP request this thread is serving (found up the stack)."""
     frame = sys._getframe(1)
@@ -210,10 +166,8 @@ class Broken:
 def test_a_bug_inside_the_tier_is_counted_and_fails_no_call(
     env: LocalAgentCore, make: Any, server: LocalRedis
 ) -> None:
-    import redis
-
     name, _ = env.create_api_key_provider("fault-bug-0123456789")
-    resolver, shared = make(client=Broken(redis.Redis.from_url(server.url)))
+    resolver, shared = make(client=Broken(server.client()))
     before = env.call_count("GetResourceApiKey")
     assert resolver.get_api_key(name).reveal() == "fault-bug-0123456789"
     resolver.invalidate(resolver.get_api_key(name))
@@ -223,20 +177,43 @@ def test_a_bug_inside_the_tier_is_counted_and_fails_no_call(
     assert stats.faults == 1 and stats.fallbacks == 2 and not shared.available
 
 
+def _slow_client(server: Any, delay: float) -> tuple[Any, list[Any]]:
+    """A client of ``server`` whose every answer is held ``delay`` s by loopback proxies.
+
+    On a cluster, one proxy per node, and the client maps each node's address (as the
+    cluster announces it) to its proxy: every node of the cluster is slow.
+    """
+    import redis
+
+    from benchmarks.fleet_tier import SlowProxy
+
+    urls = server.urls if server.cluster else [server.url]
+    ports = [int(u.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]) for u in urls]
+    proxies = {port: SlowProxy(("127.0.0.1", port), delay) for port in ports}
+    if not server.cluster:
+        return redis.Redis(port=proxies[ports[0]].port, socket_timeout=1.0,
+                           socket_connect_timeout=0.5), list(proxies.values())
+
+    def remap(address: tuple[str, int]) -> tuple[str, int]:
+        proxy = proxies.get(address[1])
+        return ("127.0.0.1", proxy.port) if proxy is not None else address
+
+    client = redis.RedisCluster(host="127.0.0.1", port=proxies[ports[0]].port,
+                                address_remap=remap, socket_timeout=2.0,
+                                socket_connect_timeout=0.5)
+    return client, list(proxies.values())
+
+
 def test_a_store_answering_in_200ms_is_treated_as_down_by_the_miss_budget(
     env: LocalAgentCore, make: Any, server: LocalRedis
 ) -> None:
     """Every answer of the store held 200 ms by a real loopback proxy (under op_timeout)."""
-    from benchmarks.fleet_tier import SlowProxy
-
     name, _ = env.create_api_key_provider("slow-store-0123456789")
     filler, _ = make()
     filler.get_api_key(name)  # the store holds it
-    host, port = server.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
-    proxy = SlowProxy((host, int(port)), 0.2)
+    client, proxies = _slow_client(server, 0.2)
     try:
-        slow, shared = make(f"redis://127.0.0.1:{proxy.port}/0", op_timeout=1.0,
-                            retry_interval=60.0)
+        slow, shared = make(client=client, retry_interval=60.0)
         before = env.call_count("GetResourceApiKey")
         for _ in range(4):
             slow.clear()
@@ -246,7 +223,8 @@ def test_a_store_answering_in_200ms_is_treated_as_down_by_the_miss_budget(
         assert stats.fallbacks >= 3  # after the first slow answer: local-only
         assert env.call_count("GetResourceApiKey") - before == stats.fallbacks
     finally:
-        proxy.close()
+        for proxy in proxies:
+            proxy.close()
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Generator, Hashable
 from typing import TYPE_CHECKING
 
 from .._credential import Credential, CredentialRequest
@@ -16,6 +16,7 @@ from .._shared import SourceFetch
 
 if TYPE_CHECKING:
     from .._cache import CredentialCache
+    from .._concurrency import Wait
     from ._crypto import FleetKeys
     from ._redis import RedisSharedCache
 
@@ -63,6 +64,16 @@ class Attachment:
     ) -> Credential:
         """See :meth:`RedisSharedCache._fetch`."""
         return self.owner._fetch(self, local_key, request, identity, source_fetch)
+
+    def fetch_steps(
+        self,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+    ) -> Generator[Wait, None, Credential]:
+        """:meth:`fetch` as steps, for async callers (see :meth:`RedisSharedCache._fetch_steps`)."""
+        return self.owner._fetch_steps(self, local_key, request, identity, source_fetch)
 
     def invalidated(self, secret: Secret) -> None:
         """Drop ``secret`` fleet-wide (in the background) if it came through the tier."""

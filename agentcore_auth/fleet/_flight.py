@@ -3,6 +3,8 @@
 A local miss reads the value; if absent it takes the lock (``SET NX PX``) and
 fetches, or waits for the holder's notice (no polling), bounded by the lease. A
 live holder renews its lease while its fetch runs, so a dead one costs one lease.
+The miss is a generator of steps (:meth:`Flights._fetch_steps`): a sync caller
+waits on its thread, an async one on its event loop, holding no worker thread.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import functools
 import os
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Generator, Hashable
 from typing import Any
 
+from .._concurrency import Wait, Wake
 from .._credential import Credential, CredentialRequest
 from .._identity import Identity
 from .._secret import Secret
@@ -58,7 +61,30 @@ class Flights(Notices):
         identity: Identity | None,
         source_fetch: SourceFetch,
     ) -> Credential:
+        """A local miss, for a sync caller: :meth:`_fetch_steps`, waiting on this thread."""
+        steps = self._fetch_steps(att, local_key, request, identity, source_fetch)
+        while True:
+            try:
+                wait = next(steps)
+            except StopIteration as done:
+                credential: Credential = done.value
+                return credential
+            wait.block()
+
+    def _fetch_steps(
+        self,
+        att: Attachment,
+        local_key: Hashable,
+        request: CredentialRequest,
+        identity: Identity | None,
+        source_fetch: SourceFetch,
+    ) -> Generator[Wait, None, Credential]:
         """A local miss: from the store, after another process's fetch, or fetched here.
+
+        A generator of steps: each ``yield`` is a :class:`Wait` for another process's
+        fill (its notice, or the end of its lease); the caller blocks on it (sync) or
+        awaits it on its event loop (async, holding no worker thread), then resumes
+        the steps, possibly on another thread. It returns the credential.
 
         The tier's one boundary: only ``source_fetch``'s own errors come out. Anything
         else the tier raises (a bug, a client that raises what it should not) is
@@ -79,7 +105,8 @@ class Flights(Notices):
 
         self._miss.left = self._miss_budget
         try:
-            return self._fetch_through_tier(att, local_key, request, identity, source)
+            return (yield from self._fetch_through_tier(att, local_key, request, identity,
+                                                        source))
         except BaseException as exc:
             if any(exc is e for e in raised) or not isinstance(exc, Exception):
                 raise
@@ -98,15 +125,15 @@ class Flights(Notices):
         request: CredentialRequest,
         identity: Identity | None,
         source_fetch: SourceFetch,
-    ) -> Credential:
+    ) -> Generator[Wait, None, Credential]:
         keys = self._usable_keys()
         fetched: list[Credential] = []
         if keys is not None:
             name = fleet_name(keys, request, identity)
             try:
-                return self._through(
+                return (yield from self._through(
                     att, keys, name, local_key, request, identity, source_fetch, fetched
-                )
+                ))
             except DownError:
                 if fetched:  # we fetched, then lost the store: the value is good
                     return fetched[0]
@@ -128,7 +155,7 @@ class Flights(Notices):
         identity: Identity | None,
         source_fetch: SourceFetch,
         fetched: list[Credential],
-    ) -> Credential:
+    ) -> Generator[Wait, None, Credential]:
         began = time.monotonic()
         deadline = began + self._wait_timeout
         provider = provider_tag(keys, request.provider_name)
@@ -175,7 +202,11 @@ class Flights(Notices):
                 wait = lease_ms / 1000 + 0.005 if lease_ms and lease_ms > 0 else floor
                 if not self._subscribed.is_set():
                     wait = min(wait, 0.1)
-                waiter.wait(min(remaining, wait))
+                # The caller waits (its thread, or its event loop); the wait is not the
+                # miss budget's, and the steps may resume on another thread.
+                left, self._miss.left = getattr(self._miss, "left", None), None
+                yield Wait(waiter, min(remaining, wait))
+                self._miss.left = left
                 waiter.clear()
                 if (self._fetch_failed.get(name) or 0.0) >= began:
                     # The holder's fetch failed (the source throttled or down): fetch here
@@ -183,6 +214,13 @@ class Flights(Notices):
                     raise DownError
         finally:
             self._remove_waiter(name, waiter)
+
+    def _add_waiter(self, name: str) -> Wake:
+        """A waiter for ``name``'s notices that an event loop can await too (see Wait)."""
+        event = Wake()
+        with self._lock:
+            self._waiters.setdefault(name, []).append(event)
+        return event
 
     def _lead(
         self,

@@ -9,7 +9,17 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
 - ``setup`` (again: replaces the resolver): ``workload``, ``redis_url`` (None: no
   shared tier), ``cluster`` (a Redis Cluster), ``data_key`` (hex), ``kms_key_id``,
   ``prefix``, ``ttl``, ``lock_lease``,
-  ``retry_interval``, ``slow`` (seconds each source fetch waits);
+  ``retry_interval``, ``slow`` (seconds each source fetch waits), ``gated`` (each
+  source fetch waits for ``release``);
+- ``hold``: ``providers``: resolve each in a thread of its own and answer once every
+  one's source fetch has begun (so this process holds their fleet locks, renewing them);
+- ``release``: let the held fetches end; the reply has their fingerprints;
+- ``refuse``: ``provider``: ``resolver.invalidate(secret)`` on its current value (what a
+  401 does, spurious or not); the reply has how many local entries it dropped;
+- ``fork``: ``provider``, ``children``, ``wait``: fork that many children of this
+  process (its cache made before the fork); each resolves ``provider``, then waits up to
+  ``wait`` s for a drop notice and resolves it again; the reply has their first
+  fingerprints, ``fork_join`` the rest (drops received, second fingerprints);
 - ``get``: ``provider``: resolve an API key; the reply has its fingerprint;
 - ``call``: ``provider``, ``url``, ``n`` (or ``seconds``), ``pause``: call the protected
   API through a ``requires_api_key`` tool; the reply counts statuses and 401s, and lists
@@ -140,6 +150,9 @@ class _Worker:
         self.resolver: Any = None
         self.shared: Any = None
         self.watcher: Any = None
+        self.gate: _Gated | None = None
+        self.held: list[Any] = []
+        self.children: list[tuple[int, IO[str]]] = []
 
     def setup(self, args: dict[str, Any]) -> dict[str, Any]:
         from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
@@ -148,6 +161,8 @@ class _Worker:
         source: Any = AgentCoreIdentitySource(workload_name=args["workload"])
         if args.get("slow"):
             source = _Slow(source, float(args["slow"]))
+        if args.get("gated"):
+            source = self.gate = _Gated(source)
         if args.get("redis_url"):
             from agentcore_auth.fleet import RedisSharedCache
 
@@ -239,6 +254,68 @@ class _Worker:
         return {"watcher": None if self.watcher is None
                 else dataclasses.asdict(self.watcher.stats)}
 
+    def hold(self, args: dict[str, Any]) -> dict[str, Any]:
+        import concurrent.futures
+
+        assert self.gate is not None, "setup with gated=True first"
+        pool = concurrent.futures.ThreadPoolExecutor(len(args["providers"]))
+        begun = self.gate.entered + len(args["providers"])
+        self.held = [pool.submit(self.resolver.get_api_key, p) for p in args["providers"]]
+        pool.shutdown(wait=False)
+        return {"holding": self.gate.wait_entered(begun, timeout=30.0)}
+
+    def release(self, args: dict[str, Any]) -> dict[str, Any]:
+        assert self.gate is not None
+        self.gate.open.set()
+        held, self.held = self.held, []
+        return {"fingerprints": [f.result(timeout=30).fingerprint for f in held]}
+
+    def refuse(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"dropped": self.resolver.invalidate(self.resolver.get_api_key(args["provider"]))}
+
+    def fork(self, args: dict[str, Any]) -> dict[str, Any]:
+        for _ in range(int(args.get("children", 2))):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns to the command loop
+                os.close(read)
+                code = 1
+                try:
+                    with os.fdopen(write, "w") as out:
+                        self._child(args, out)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write)
+            self.children.append((pid, os.fdopen(read)))
+        return {"children": [json.loads(r.readline() or "{}") for _, r in self.children]}
+
+    def _child(self, args: dict[str, Any], out: IO[str]) -> None:
+        shared = self.shared
+        shared._subscribed.wait(10.0)  # its own listener (restarted after the fork)
+        start = time.perf_counter()
+        first = self.resolver.get_api_key(args["provider"]).fingerprint
+        out.write(json.dumps({"first": first, "seconds": time.perf_counter() - start}) + "\n")
+        out.flush()
+        deadline = time.monotonic() + float(args.get("wait", 10.0))
+        while shared.stats.local_drops == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        then = self.resolver.get_api_key(args["provider"]).fingerprint
+        stats = shared.stats
+        out.write(json.dumps({"drops": stats.local_drops, "forks": stats.forks,
+                              "then": then}) + "\n")
+
+    def fork_join(self, args: dict[str, Any]) -> dict[str, Any]:
+        children, self.children = self.children, []
+        answers = []
+        for pid, read in children:
+            line = read.readline()
+            read.close()
+            _, status = os.waitpid(pid, 0)
+            answers.append({**(json.loads(line) if line else {}),
+                            "exit": os.waitstatus_to_exitcode(status)})
+        return {"children": answers}
+
     def invalidate(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"dropped": self.resolver.invalidate(args["provider"])}
 
@@ -260,6 +337,31 @@ class _Slow:
     def fetch(self, request: Any, identity: Any) -> Any:
         time.sleep(self.delay)
         return self.inner.fetch(request, identity)
+
+
+class _Gated:
+    """A source whose fetches wait until ``open`` is set (counting those that began)."""
+
+    def __init__(self, inner: Any) -> None:
+        import threading
+
+        self.inner = inner
+        self.name = getattr(inner, "name", "gated")
+        self.open = threading.Event()
+        self.entered = 0
+        self._changed = threading.Condition()
+
+    def fetch(self, request: Any, identity: Any) -> Any:
+        with self._changed:
+            self.entered += 1
+            self._changed.notify_all()
+        self.open.wait(60.0)
+        return self.inner.fetch(request, identity)
+
+    def wait_entered(self, count: int, timeout: float) -> int:
+        with self._changed:
+            self._changed.wait_for(lambda: self.entered >= count, timeout)
+            return self.entered
 
 
 def main() -> None:
