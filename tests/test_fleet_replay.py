@@ -102,11 +102,11 @@ def client(store: Any) -> Any:
 class StoreUser:
     """A store user of its own for one 'process', switched off and on on every node."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *rules: str) -> None:
         self.store = store
         self.name = f"u{os.urandom(4).hex()}"
         self.password = os.urandom(8).hex()
-        self.set("on", f">{self.password}", "~*", "&*", "+@all")
+        self.set("on", f">{self.password}", "~*", "&*", "+@all", *rules)
 
     def url(self) -> str:
         return self.store.url.replace("redis://", f"redis://{self.name}:{self.password}@")
@@ -307,6 +307,38 @@ def test_a_lost_log_with_the_store_intact_keeps_what_the_store_confirms(
     assert b.stats.hits - hits == 4
     assert env.call_count("GetResourceApiKey") - before == 1
     store.close()
+
+
+def test_a_store_that_refuses_the_log_leaves_pubsub_working_and_revalidates(
+    env: LocalAgentCore, make: Any, server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store user without the stream commands (an ACL written before the log existed):
+    no outage, one warning per process, drops still go over pub/sub, and a reconnection
+    revalidates against the store instead of replaying."""
+    import logging
+
+    user = StoreUser(server, "-@stream")
+    try:
+        name, _ = env.create_api_key_provider("no-log-0123456789")
+        with caplog.at_level(logging.WARNING, logger="agentcore_auth.fleet"):
+            (a, shared_a), (b, shared_b) = make(user.url()), make(user.url())
+            value = a.get_api_key(name)
+            b.get_api_key(name)
+            a.invalidate(value)
+            eventually(lambda: shared_b.stats.local_drops == 1)  # over pub/sub
+            assert b.get_api_key(name) == value  # fetched again, into the store
+            assert shared_a.stats.outages == 0 and shared_b.stats.outages == 0
+            before = env.call_count("GetResourceApiKey")
+            for node in nodes(server):
+                node.execute_command("CLIENT", "KILL", "USER", user.name)
+                node.close()
+            eventually(lambda: shared_b.stats.resyncs >= 1 and shared_b.stats.revalidated >= 1)
+            assert b.get_api_key(name) == value
+            assert env.call_count("GetResourceApiKey") == before
+        warned = [r for r in caplog.records if "refuses the notice log" in r.getMessage()]
+        assert len(warned) == 2 and shared_a.stats.invalidations_sent == 1
+    finally:
+        user.remove()
 
 
 # --- the log under attack -------------------------------------------------------------------------

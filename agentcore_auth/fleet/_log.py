@@ -29,7 +29,8 @@ import functools
 import hmac
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._base import DownError, StoreBase, logger, provider_tag
 from ._refusals import Lru, NoticeError, open_sealed
@@ -37,7 +38,7 @@ from ._refusals import Lru, NoticeError, open_sealed
 if TYPE_CHECKING:
     from ._crypto import FleetKeys, Record
 
-__all__ = ["LOG_LENGTH", "LOG_SKEW", "NoticeLog"]
+__all__ = ["LOG_LENGTH", "LOG_SKEW", "LogRefusedError", "NoticeLog"]
 
 #: About how many entries the log keeps (``MAXLEN ~``): a process cut off for longer
 #: than it takes the fleet to send this many drops revalidates instead of replaying.
@@ -47,6 +48,30 @@ LOG_SKEW = 10.0
 _PAGE = 500  # entries per XRANGE
 _PAGES = 20  # pages per catch-up (a flood is read on, at the next one)
 _LOGGED = ("drop", "epoch")
+T = TypeVar("T")
+
+
+class LogRefusedError(Exception):
+    """The store refuses the log's commands (an ACL without them, a key of another type)."""
+
+
+class _Refused:
+    """A refusal handed back through ``_op`` (which would count any error as an outage)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+def _refusal(exc: BaseException) -> bool:
+    """Whether a store error is a refusal of the log's commands, not an outage."""
+    import redis
+
+    if isinstance(exc, redis.exceptions.NoPermissionError):
+        return True
+    if type(exc) is not redis.exceptions.ResponseError:
+        return False  # a cluster going down, a read-only replica...: the store's own state
+    text = str(exc)
+    return text.startswith("WRONGTYPE") or "unknown command" in text
 
 
 def _id_time(entry_id: bytes | str) -> float:
@@ -63,11 +88,38 @@ class NoticeLog(StoreBase):
     _log_seen: Lru  # nonces met on the log
     _log_first: Lru  # nonces the log delivered before pub/sub did
     _nonces: Lru
+    _log_warned = False  # the log refused warning is given once per process
+
+    def _log_op(self, call: Callable[[], T]) -> T:
+        """A log operation through ``_op``; a store refusing the log's commands is no outage:
+        warned once, then :class:`LogRefusedError` (pub/sub carries on without the log)."""
+
+        def guarded() -> T | _Refused:
+            try:
+                return call()
+            except self._errors as exc:
+                if _refusal(exc):
+                    return _Refused(exc)
+                raise
+
+        result = self._op(guarded)
+        if isinstance(result, _Refused):
+            if not self._log_warned:
+                self._log_warned = True
+                logger.warning(
+                    "the shared cache at %s refuses the notice log %s (%s): notices go on "
+                    "pub/sub only and a process revalidates what it holds after each "
+                    "reconnection; allow XADD XRANGE XREVRANGE on it",
+                    self._where, self._log_key, str(result.exc).split(" ", 1)[0],
+                )
+            raise LogRefusedError
+        return result
 
     # --- sending -----------------------------------------------------------------------------
 
     def _append(self, notice: bytes) -> None:
-        """Add a sealed notice to the log (a store error raises DownError).
+        """Add a sealed notice to the log (a store error raises DownError; a store that
+        refuses the log leaves it out, warned once).
 
         An id far in the future (someone added one by hand: every later id would be
         later still, and refused) makes the sender reset the log once.
@@ -78,20 +130,25 @@ class NoticeLog(StoreBase):
                 self._log_key, {b"n": notice}, maxlen=LOG_LENGTH, approximate=True
             )
 
-        entry_id = self._op(add)
-        if _id_time(entry_id) > time.time() + LOG_SKEW:
-            logger.warning("the shared cache's notice log held ids from the future; reset it")
-            self._counts.add("log_resets")
-            self._op(lambda: self._redis.delete(self._log_key))
-            self._op(add)
+        try:
+            entry_id = self._log_op(add)
+            if _id_time(entry_id) > time.time() + LOG_SKEW:
+                logger.warning("the shared cache's notice log held ids from the future; "
+                               "reset it")
+                self._counts.add("log_resets")
+                self._log_op(lambda: self._redis.delete(self._log_key))
+                self._log_op(add)
+        except LogRefusedError:
+            pass
 
     # --- catching up ---------------------------------------------------------------------------
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, subscribed: bool = False) -> None:
         """Apply what the log holds past the cursor; a gap (or no cursor yet) revalidates.
 
-        Runs on the listener's thread only (the cursor is its own). A store error
-        leaves the cursor as it was: the next catch-up tries again.
+        Runs on the listener's thread only (the cursor is its own), ``subscribed`` just
+        after a (re)subscription. A store error leaves the cursor as it was: the next
+        catch-up tries again. A store refusing the log: revalidate at each subscription.
         """
         keys = self._keys.peek()
         if keys is None:
@@ -103,11 +160,15 @@ class NoticeLog(StoreBase):
                 self._read_on(keys)
         except DownError:
             pass
+        except LogRefusedError:
+            self._log_cursor = None
+            if subscribed:
+                self._revalidate(keys)
 
     def _start_log(self, keys: FleetKeys) -> None:
         """Take the log's last entry (or a new mark) as the cursor; entries this process
         already holds were got with no place in the log, so they are revalidated."""
-        last = self._op(lambda: self._redis.xrevrange(self._log_key, "+", "-", count=1))
+        last = self._log_op(lambda: self._redis.xrevrange(self._log_key, "+", "-", count=1))
         if last:
             entry_id, fields = last[0]
             self._log_cursor = (entry_id, _content(fields))
@@ -119,7 +180,7 @@ class NoticeLog(StoreBase):
     def _mark(self) -> tuple[bytes, bytes]:
         """Add a mark (a place in an empty log, not a notice) and return it as a cursor."""
         mark = os.urandom(8)
-        entry_id = self._op(lambda: self._redis.xadd(
+        entry_id = self._log_op(lambda: self._redis.xadd(
             self._log_key, {b"m": mark}, maxlen=LOG_LENGTH, approximate=True
         ))
         return (entry_id if isinstance(entry_id, bytes) else str(entry_id).encode(), mark)
@@ -127,12 +188,12 @@ class NoticeLog(StoreBase):
     def _read_on(self, keys: FleetKeys) -> None:
         assert self._log_cursor is not None
         cursor_id, content = self._log_cursor
-        page = self._op(lambda: self._redis.xrange(self._log_key, cursor_id, "+", count=_PAGE))
+        page = self._log_op(lambda: self._redis.xrange(self._log_key, cursor_id, "+", count=_PAGE))
         gap = not page or page[0][0] != cursor_id or _content(page[0][1]) != content
         if gap:
             # Not where we left it: apply all the log still holds, revalidate the rest.
             self._counts.add("log_gaps")
-            page = self._op(lambda: self._redis.xrange(self._log_key, "-", "+", count=_PAGE))
+            page = self._log_op(lambda: self._redis.xrange(self._log_key, "-", "+", count=_PAGE))
             if not page:
                 self._log_cursor = self._mark()
         full = len(page) == _PAGE
@@ -146,7 +207,7 @@ class NoticeLog(StoreBase):
             if not full or pages >= _PAGES:
                 break
             after = b"(" + self._log_cursor[0]
-            page = self._op(functools.partial(
+            page = self._log_op(functools.partial(
                 self._redis.xrange, self._log_key, after, "+", count=_PAGE
             ))
             full = len(page) == _PAGE

@@ -252,7 +252,7 @@ class Notices(NoticeLog):
                     self._counts.add("resyncs")
                 subscribed_before = True
                 self._ok()
-                self._catch_up()  # drops sent while we were not listening
+                self._catch_up(subscribed=True)  # drops sent while we were not listening
                 self._check_epochs()  # and provider drops (the epoch in the store)
                 polled = time.monotonic()
                 while not self._stop.is_set():
