@@ -89,6 +89,7 @@ class NoticeLog(StoreBase):
     _log_first: Lru  # nonces the log delivered before pub/sub did
     _nonces: Lru
     _log_warned = False  # the log refused warning is given once per process
+    _revalidate_due = False  # news may have been missed: revalidate at the next catch-up
 
     def _log_op(self, call: Callable[[], T]) -> T:
         """A log operation through ``_op``; a store refusing the log's commands is no outage:
@@ -155,17 +156,23 @@ class NoticeLog(StoreBase):
             return
         try:
             if self._log_cursor is None:
-                self._start_log(keys)
+                self._start_log()
             else:
                 self._read_on(keys)
         except DownError:
-            pass
+            return
         except LogRefusedError:
             self._log_cursor = None
-            if subscribed:
+            if subscribed and self._holds_entries():
+                self._revalidate_due = True
+        if self._revalidate_due:
+            self._revalidate_due = False
+            try:
                 self._revalidate(keys)
+            except DownError:  # the store cannot confirm anything now: the next catch-up
+                self._revalidate_due = True
 
-    def _start_log(self, keys: FleetKeys) -> None:
+    def _start_log(self) -> None:
         """Take the log's last entry (or a new mark) as the cursor; entries this process
         already holds were got with no place in the log, so they are revalidated."""
         last = self._log_op(lambda: self._redis.xrevrange(self._log_key, "+", "-", count=1))
@@ -175,7 +182,7 @@ class NoticeLog(StoreBase):
         else:
             self._log_cursor = self._mark()
         if self._holds_entries():
-            self._revalidate(keys)
+            self._revalidate_due = True
 
     def _mark(self) -> tuple[bytes, bytes]:
         """Add a mark (a place in an empty log, not a notice) and return it as a cursor."""
@@ -193,6 +200,7 @@ class NoticeLog(StoreBase):
         if gap:
             # Not where we left it: apply all the log still holds, revalidate the rest.
             self._counts.add("log_gaps")
+            self._revalidate_due = True
             page = self._log_op(lambda: self._redis.xrange(self._log_key, "-", "+", count=_PAGE))
             if not page:
                 self._log_cursor = self._mark()
@@ -212,8 +220,6 @@ class NoticeLog(StoreBase):
             ))
             full = len(page) == _PAGE
             pages += 1
-        if gap:
-            self._revalidate(keys)
 
     def _apply_logged(self, keys: FleetKeys, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         """Act on one log entry: a genuine drop/epoch notice not yet acted on."""
@@ -252,24 +258,19 @@ class NoticeLog(StoreBase):
             attached = list(self._attached)
         return any(att.held() for att in attached)
 
-    def _revalidate(self, keys: FleetKeys, provider: str | None = None) -> None:
+    def _revalidate(self, keys: FleetKeys) -> None:
         """News may have been missed: keep the entries the store confirms, mark the rest.
 
-        With ``provider``, only that provider's entries (its epoch went back: the
-        store lost it). A store that cannot be read confirms nothing.
+        A store that cannot be read raises DownError and marks nothing: marked entries
+        would each be fetched upstream, local-only, by every process; the entries stay
+        as they are until the store answers (the next catch-up tries again).
         """
         with self._lock:
             attached = list(self._attached)
         held = [(att, entry) for att in attached for entry in att.held()]
-        if provider is not None:
-            held = [(att, entry) for att, entry in held
-                    if entry[2].name is not None and provider_tag(keys, entry[2].name) == provider]
         if not held:
             return
-        try:
-            good = self._good_values(keys, sorted({entry[1] for _, entry in held}))
-        except DownError:
-            good = {}
+        good = self._good_values(keys, sorted({entry[1] for _, entry in held}))
         kept = marked = 0
         for att, (local_key, name, secret) in held:
             value = good.get(name)

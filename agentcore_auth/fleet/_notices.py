@@ -177,8 +177,9 @@ class Notices(NoticeLog):
             return
         if known is not None and epoch < known:
             # An epoch only moves on: the store lost it (an empty restart), which is no
-            # drop. What was missed meanwhile is on the log; here, revalidate.
-            self._revalidate(keys, provider)
+            # drop. What was missed meanwhile is on the log; the listener revalidates
+            # (never on a miss's thread, which may be the one that read this epoch).
+            self._revalidate_due = True
             return
         self._counts.add("provider_drops_received")
         dropped = sum(att.drop_provider(provider, keys) for att in attached)
@@ -252,8 +253,8 @@ class Notices(NoticeLog):
                     self._counts.add("resyncs")
                 subscribed_before = True
                 self._ok()
-                self._catch_up(subscribed=True)  # drops sent while we were not listening
-                self._check_epochs()  # and provider drops (the epoch in the store)
+                self._check_epochs()  # provider drops sent while we were not listening
+                self._catch_up(subscribed=True)  # and drops (from the notice log)
                 polled = time.monotonic()
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.25)
@@ -261,8 +262,8 @@ class Notices(NoticeLog):
                         self._dispatch(message["data"])
                     self._probe()
                     if time.monotonic() - polled >= _EPOCH_POLL:
-                        self._catch_up()
                         self._check_epochs()
+                        self._catch_up()
                         polled = time.monotonic()
             except self._errors as exc:
                 if not self._stop.is_set():
