@@ -295,6 +295,23 @@ class CredentialCache:
             self._counts["invalidations"] += 1
             return True
 
+    def mark_stale(self, key: Hashable, *, if_value: Secret) -> bool:
+        """Make the entry under ``key`` due now, while it still holds ``if_value``.
+
+        Unlike :meth:`invalidate` the value stays: the next lookup fetches again
+        (single-flight), and if the source is unavailable the value is served stale,
+        at least until it would have stopped being fresh. The fleet tier uses this
+        when it may have missed news about a value, not when the value was refused.
+        """
+        now = self._timer()
+        with self._lock:
+            entry = self._index.get(key)
+            if entry is None or entry.secret != if_value or entry.fresh_until <= now:
+                return False
+            entry.stale_until = max(entry.stale_until, entry.fresh_until)
+            entry.fresh_until = now
+            return True
+
     def refetched_same(self, secret: Secret) -> bool:
         """Whether the entry ``secret`` came from now holds another fetch of the same value.
 

@@ -193,3 +193,33 @@ def test_repr_shows_no_values() -> None:
     fill(cache, "k", "supersecretvalue")
     assert "supersecretvalue" not in repr(cache)
     assert "supersecretvalue" not in repr(cache._store["k"])
+
+
+def test_mark_stale_refetches_on_next_use_and_serves_the_value_if_the_source_fails() -> None:
+    """A marked entry (the fleet tier lost news about it) is fetched again on its next use;
+    while the source is unavailable it is still served, until it would have expired,
+    even with stale_if_error=0. Control: an invalidated entry is not served."""
+    clock = ManualClock()
+    cache = make(clock, stale_if_error=0.0)
+    held = fill(cache, "k", "v1")
+    assert not cache.mark_stale("k", if_value=Secret("other", name="p"))  # not its value
+    assert cache.mark_stale("k", if_value=held)
+    assert not cache.mark_stale("k", if_value=held)  # already due
+    clock.now += 30.0  # still within the 60 s it was fresh for
+    secret, future, flight = cache.lookup("k")
+    assert secret is None and flight is not None and future is not None
+    cache.fail(flight, SourceUnavailableError("throttled"))
+    assert future.result() == held and cache.stats.stale_serves == 1
+    clock.now += 40.0  # past when it would have expired: no longer served
+    _, future, flight = cache.lookup("k")
+    assert flight is not None and future is not None
+    cache.fail(flight, SourceUnavailableError("throttled"))
+    with pytest.raises(SourceUnavailableError):
+        future.result()
+    fill(cache, "j", "v2")
+    cache.invalidate("j")  # the control: a removed entry has nothing to serve
+    _, future, flight = cache.lookup("j")
+    assert flight is not None and future is not None
+    cache.fail(flight, SourceUnavailableError("throttled"))
+    with pytest.raises(SourceUnavailableError):
+        future.result()

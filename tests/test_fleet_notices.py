@@ -181,8 +181,8 @@ def test_a_flood_of_16k_junk_notices_does_not_hold_back_a_real_drop(
     publish(server, prefix + "events", *junk)
     a.invalidate(value)  # sent after the flood, on the same channel
     eventually(lambda: shared_b.stats.local_drops == 1, timeout=60)
-    stats = shared_b.stats
-    assert stats.forged_notices == 16_000  # every junk notice was read first, and refused
+    # Every junk notice is read and refused (the drop may come first, from the notice log).
+    eventually(lambda: shared_b.stats.forged_notices == 16_000, timeout=60)
     assert len(shared_b._refusals) <= 1 and len(shared_b._nonces) <= 5
     assert b.get_api_key(name) == value  # refetched: the drop really landed
 

@@ -171,14 +171,17 @@ class Attachment:
 
         return cache.invalidate_where(doomed)
 
-    def drop_all(self) -> int:
-        """Compare-and-invalidate every local entry filled through the tier (a resync)."""
+    def held(self) -> list[tuple[Hashable, str, Secret]]:
+        """``(local key, shared name, value)`` of every local entry filled through the tier."""
+        with self._lock:
+            return [(k, entry[0], entry[1]) for k, entry in self._local.items()]
+
+    def mark_stale(self, local_key: Hashable, secret: Secret) -> bool:
+        """Mark one entry, while it still holds ``secret``, for revalidation: still servable
+        (stale, if the source fails), fetched again through the tier on its next use."""
         with self._lock:
             cache = self._cache
-            held = [(k, entry[1]) for k, entry in self._local.items()]
-        if cache is None:
-            return 0
-        return sum(int(cache.invalidate(k, if_value=secret)) for k, secret in held)
+        return cache is not None and cache.mark_stale(local_key, if_value=secret)
 
     def _forget_name(self, name: str, local_key: Hashable) -> None:
         keys = self._by_name.get(name)

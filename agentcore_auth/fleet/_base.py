@@ -223,7 +223,8 @@ class StoreBase:
         (the name is a Redis Cluster hash tag, see :func:`._names.store_key`).
 
         ``kind`` is ``v`` (a value), ``l`` (its fetch lock), ``e`` (a provider's drop
-        epoch), ``c`` (a consent session), ``dek`` (the wrapped fleet key) or ``events``.
+        epoch), ``c`` (a consent session), ``dek`` (the wrapped fleet key), ``log`` (the
+        notice log) or ``events``.
         """
         return store_key(self._prefix, kind, name)
 

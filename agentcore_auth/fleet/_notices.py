@@ -7,7 +7,8 @@ after ``fail``), ``drop`` of a name and a value digest (a value was refused:
 every process compare-and-invalidates its copy and ignores that value in the
 store from then) and ``epoch`` of a provider (dropped for every user).
 Forged, stale (``inf``, future, older than the window) and replayed notices are
-counted and ignored.
+counted and ignored. ``drop`` and ``epoch`` also go on the notice log (see
+:mod:`._log`), which a process replays after it was cut off.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import time
 from typing import Any
 
 from .._secret import Secret
-from ._base import DownError, StoreBase, logger, provider_tag
+from ._base import DownError, logger, provider_tag
+from ._log import NoticeLog
 from ._refusals import Lru, NoticeError, open_notice, seal_notice
 
 __all__ = ["CAD_PUBLISH_SCRIPT", "Notices"]
@@ -37,7 +39,7 @@ _EPOCH_POLL = 2.0
 
 
 
-class Notices(StoreBase):
+class Notices(NoticeLog):
     """Sending and receiving notices (a part of RedisSharedCache)."""
 
     _cad_publish: Any
@@ -92,6 +94,7 @@ class Notices(StoreBase):
                         record.filled_at <= when:
                     record_id = blob[:16]
             notice = seal_notice(keys, self._channel, "drop", name, d=tag, w=when)
+            self._append(notice)  # on the log first: whatever is published is replayable
             self._op(
                 lambda: self._cad_publish(
                     keys=[self._value_key(name)], args=[record_id, self._channel, notice]
@@ -106,12 +109,15 @@ class Notices(StoreBase):
         """Implemented by the miss path (the record format lives there)."""
         raise NotImplementedError
 
-    def _publish(self, kind: str, name: str, **extra: Any) -> None:
-        """Send a sealed notice (a store error raises DownError)."""
+    def _publish(self, kind: str, name: str, *, logged: bool = False, **extra: Any) -> None:
+        """Send a sealed notice, ``logged`` on the notice log too (a store error raises
+        DownError)."""
         keys = self._keys.peek()
         if keys is None:
             raise DownError
         notice = seal_notice(keys, self._channel, kind, name, **extra)
+        if logged:
+            self._append(notice)
         self._op(lambda: self._redis.publish(self._channel, notice))
 
     # --- provider drops (every user's value of one provider, in every process) --------------
@@ -140,7 +146,7 @@ class Notices(StoreBase):
             epoch = int(self._op(lambda: self._redis.incr(self._epoch_key(provider))))
             with self._lock:
                 self._epochs[provider] = epoch
-            self._publish("epoch", provider, e=epoch)
+            self._publish("epoch", provider, logged=True, e=epoch)
             self._counts.add("provider_drops_sent")
         except DownError:
             with self._lock:
@@ -166,10 +172,16 @@ class Notices(StoreBase):
             attached = list(self._attached)
         if known == epoch:
             return
-        self._counts.add("provider_drops_received")
         keys = self._keys.peek()
         if keys is None:
             return
+        if known is not None and epoch < known:
+            # An epoch only moves on: the store lost it (an empty restart), which is no
+            # drop. What was missed meanwhile is on the log; the listener revalidates
+            # (never on a miss's thread, which may be the one that read this epoch).
+            self._revalidate_due = True
+            return
+        self._counts.add("provider_drops_received")
         dropped = sum(att.drop_provider(provider, keys) for att in attached)
         if dropped:
             self._counts.add("local_drops", dropped)
@@ -221,9 +233,10 @@ class Notices(StoreBase):
     def _listen(self) -> None:
         """Receive fill/free/drop notices; reconnect after errors, every ``retry_interval``.
 
-        Notices published while this process was not subscribed are lost, so after
-        every reconnection it drops the local entries it got through the store: they
-        are read again (from the store, which the missed drops have already cleaned).
+        Notices published while this process was not subscribed are not delivered, so
+        after every (re)subscription, and every ``_EPOCH_POLL`` seconds, it catches up
+        from the notice log (replaying what it missed, or revalidating what it holds
+        when the log lost its place; see :mod:`._log`).
         """
         subscribed_before = False
         while not self._stop.is_set():
@@ -237,10 +250,11 @@ class Notices(StoreBase):
                 self._subscribed.set()
                 self._first_try.set()
                 if subscribed_before:
-                    self._resync()
+                    self._counts.add("resyncs")
                 subscribed_before = True
                 self._ok()
                 self._check_epochs()  # provider drops sent while we were not listening
+                self._catch_up(subscribed=True)  # and drops (from the notice log)
                 polled = time.monotonic()
                 while not self._stop.is_set():
                     message = pubsub.get_message(timeout=0.25)
@@ -249,6 +263,7 @@ class Notices(StoreBase):
                     self._probe()
                     if time.monotonic() - polled >= _EPOCH_POLL:
                         self._check_epochs()
+                        self._catch_up()
                         polled = time.monotonic()
             except self._errors as exc:
                 if not self._stop.is_set():
@@ -275,14 +290,6 @@ class Notices(StoreBase):
         except DownError:
             pass
 
-    def _resync(self) -> None:
-        with self._lock:
-            attached = list(self._attached)
-        dropped = sum(att.drop_all() for att in attached)
-        self._counts.add("resyncs")
-        if dropped:
-            self._counts.add("local_drops", dropped)
-
     def _dispatch(self, data: bytes) -> None:
         """Act on one notice: only genuine (fleet key), fresh and first-seen ones."""
         keys = self._keys.peek()
@@ -291,9 +298,15 @@ class Notices(StoreBase):
         try:
             body = open_notice(keys, self._channel, data, self._nonces)
         except NoticeError as refused:
-            self._counts.add("replayed_notices" if refused.reason == "replayed"
-                             else "forged_notices")
+            if refused.reason != "replayed":
+                self._counts.add("forged_notices")
+            elif refused.nonce is None or self._log_first.pop(refused.nonce) is None:
+                self._counts.add("replayed_notices")  # (else: the log delivered it first)
             return
+        self._act(body)
+
+    def _act(self, body: dict[str, Any]) -> None:
+        """What a genuine, first-seen notice (from the channel or the log) does."""
         kind, name = body["k"], body["n"]
         if kind in ("fill", "free", "fail"):
             if kind == "fail":

@@ -12,7 +12,9 @@ Store layout, every name a keyed hash (see :mod:`._crypto`):
   began under and is refused once it moved;
 - ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
 - channel ``<prefix>events``: sealed ``fill|free|fail|drop|epoch`` notices (see
-  :mod:`._notices`).
+  :mod:`._notices`);
+- ``<prefix>log``: a stream (``MAXLEN ~ 10000``) of the sealed ``drop|epoch`` notices,
+  replayed by a process that was cut off (see :mod:`._log`).
 
 Every name is made by ``StoreBase._store_key``.
 
@@ -212,6 +214,11 @@ class RedisSharedCache(Flights):
         self._pending: dict[tuple[str, str], float] = {}  # drops to send once back
         self._pending_providers: set[str] = set()  # provider drops to send once back
         self._epochs: dict[str, int] = {}  # provider tag -> its drop epoch, as last seen
+        # The notice log (see _log): its key, the listener's place in it, nonces met on it.
+        self._log_key = self._store_key("log")
+        self._log_cursor: tuple[bytes, bytes] | None = None
+        self._log_seen = Lru(100_000)
+        self._log_first = Lru(10_000)
         self._down_until = 0.0
         self._down_since: float | None = None
         self._stop = threading.Event()
@@ -333,7 +340,8 @@ class RedisSharedCache(Flights):
         self._listener = None
         # A lock another thread held at fork time stays held in the child: new ones.
         for owner in (self._counts, *self._attached, self._refusals, self._sent_fills,
-                      self._nonces, self._fetch_failed, self._keys):
+                      self._nonces, self._fetch_failed, self._keys, self._log_seen,
+                      self._log_first):
             if hasattr(owner, "_lock"):
                 owner._lock = threading.Lock()
         self._counts.add("forks")

@@ -17,7 +17,10 @@ from typing import Any
 
 from ._crypto import FleetKeys, UndecryptableError
 
-__all__ = ["NOTICE_SKEW", "NOTICE_WINDOW", "Lru", "NoticeError", "open_notice", "seal_notice"]
+__all__ = [
+    "NOTICE_SKEW", "NOTICE_WINDOW", "Lru", "NoticeError", "open_notice", "open_sealed",
+    "seal_notice",
+]
 
 #: A notice sent longer ago than this (seconds) is refused: replays of old notices.
 NOTICE_WINDOW = 60.0
@@ -29,9 +32,10 @@ _MAGIC = b"n1"
 class NoticeError(Exception):
     """A notice that is refused; ``reason`` is ``forged``, ``stale`` or ``replayed``."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, nonce: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.nonce = nonce  # of a genuine notice refused as ``replayed``
 
 
 class Lru:
@@ -49,6 +53,11 @@ class Lru:
         """The value stored for ``key``, or None."""
         with self._lock:
             return self._items.get(key)
+
+    def pop(self, key: Hashable) -> float | None:
+        """Remove ``key``; its value, or None if it was not there."""
+        with self._lock:
+            return self._items.pop(key, None)
 
     def add(self, key: Hashable, value: float) -> bool:
         """Store ``key`` (the later ``value`` wins); False if it was there already."""
@@ -69,8 +78,9 @@ def seal_notice(keys: FleetKeys, channel: str, kind: str, name: str, **extra: An
     return _MAGIC + keys.seal_data(b"notice\x00" + channel.encode(), body)
 
 
-def open_notice(keys: FleetKeys, channel: str, data: bytes, nonces: Lru) -> dict[str, Any]:
-    """The body of a genuine, fresh, first-seen notice; :class:`NoticeError` otherwise."""
+def open_sealed(keys: FleetKeys, channel: str, data: bytes) -> dict[str, Any]:
+    """The body of a genuine notice (sealed with the fleet key, well formed, its send time
+    finite and not in the future), whenever it was sent; :class:`NoticeError` otherwise."""
     if not data.startswith(_MAGIC):
         raise NoticeError("forged")
     try:
@@ -78,13 +88,22 @@ def open_notice(keys: FleetKeys, channel: str, data: bytes, nonces: Lru) -> dict
     except (UndecryptableError, ValueError):
         raise NoticeError("forged") from None
     sent = body.get("t")
-    if not isinstance(body.get("k"), str) or not isinstance(body.get("n"), str):
+    if not isinstance(body.get("k"), str) or not isinstance(body.get("n"), str) or \
+            not isinstance(body.get("i"), str):
         raise NoticeError("forged")
-    if not isinstance(sent, int | float) or not math.isfinite(sent):
+    if not isinstance(sent, int | float) or not math.isfinite(sent) or \
+            sent > time.time() + NOTICE_SKEW:
         raise NoticeError("stale")
+    return body
+
+
+def open_notice(keys: FleetKeys, channel: str, data: bytes, nonces: Lru) -> dict[str, Any]:
+    """The body of a genuine, fresh, first-seen notice; :class:`NoticeError` otherwise."""
+    body = open_sealed(keys, channel, data)
+    sent = body["t"]
     now = time.time()
     if sent > now + NOTICE_SKEW or sent < now - NOTICE_WINDOW:
         raise NoticeError("stale")
-    if not nonces.add(str(body.get("i")), sent):
-        raise NoticeError("replayed")
+    if not nonces.add(body["i"], sent):
+        raise NoticeError("replayed", body["i"])
     return body

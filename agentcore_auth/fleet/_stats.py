@@ -41,9 +41,17 @@ class FleetStats:
             store counts as down).
         outages: times the store became unusable (each logged once, as a warning).
         replayed: invalidations sent late, once the store was back.
-        resyncs: reconnections of the notice listener, after which the local entries
-            that came through the store were dropped (notices may have been missed).
+        resyncs: reconnections of the notice listener (each followed by a catch-up
+            from the notice log).
         forks: forks this process was made by (the listener was restarted in it).
+        notices_replayed: drop / provider-drop notices applied from the notice log
+            because pub/sub had not delivered them (this process was cut off).
+        log_gaps: catch-ups that found the notice log had lost this process's place
+            (the store restarted empty or lost data, the log was trimmed or deleted).
+        revalidations: local entries marked for revalidation after a log gap: still
+            served (stale, if the source fails), fetched again on their next use.
+        revalidated: local entries the store confirmed after a log gap (kept as they were).
+        log_resets: times this process reset a notice log holding ids from the future.
     """
 
     shared_hits: int = 0
@@ -69,6 +77,11 @@ class FleetStats:
     replayed: int = 0
     resyncs: int = 0
     forks: int = 0
+    notices_replayed: int = 0
+    log_gaps: int = 0
+    revalidations: int = 0
+    revalidated: int = 0
+    log_resets: int = 0
 
 
 class Counters:
