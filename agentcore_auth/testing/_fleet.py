@@ -8,7 +8,7 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
 
 - ``setup`` (again: replaces the resolver): ``workload``, ``redis_url`` (None: no
   shared tier), ``cluster`` (a Redis Cluster), ``data_key`` (hex), ``kms_key_id``,
-  ``prefix``, ``ttl``, ``lock_lease``,
+  ``prefix``, ``fleet``, ``ttl``, ``lock_lease``,
   ``retry_interval``, ``slow`` (seconds each source fetch waits);
 - ``get``: ``provider``: resolve an API key; the reply has its fingerprint;
 - ``call``: ``provider``, ``url``, ``n`` (or ``seconds``), ``pause``: call the protected
@@ -158,6 +158,7 @@ class _Worker:
                 kms_key_id=args.get("kms_key_id"),
                 lock_lease=float(args.get("lock_lease", 10.0)),
                 prefix=args.get("prefix") or "agentcore-auth:",
+                fleet=args.get("fleet"),
                 retry_interval=float(args.get("retry_interval", 5.0)),
                 cluster=bool(args.get("cluster", False)),
             )
