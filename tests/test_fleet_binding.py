@@ -395,7 +395,25 @@ def test_binding_scope_of_the_sources_differs_by_kind_workload_region_and_accoun
         binding_scope(SecretsManagerSource({"weather": (arn_b, "k")}, region="us-east-1")),
         binding_scope(None),
     ]
+
+    class Plain:  # a third-party source without binding(): its class and name
+        name = "agentcore-identity"
+
+        def fetch(self, request: Any, identity: Any) -> Any:
+            raise NotImplementedError
+
+    class Forwarding(Plain):  # a wrapper that forwards the wrapped source's binding
+        def binding(self) -> tuple[str, ...]:
+            return agentcore(env, "agent-a").binding()
+
+    class Broken(Plain):
+        def binding(self) -> tuple[str, ...]:
+            raise RuntimeError("a bug")
+
+    scopes.append(binding_scope(Plain()))
     assert len({s.text for s in scopes}) == len(scopes)
     assert binding_scope(agentcore(env, "agent-a")) == scopes[0]  # stable across processes
+    assert binding_scope(Forwarding()) == scopes[0]
+    assert binding_scope(Broken()).text != scopes[0].text  # falls back to its class
     assert binding_scope(agentcore(env, None)).workload_per_request
     assert not scopes[0].workload_per_request

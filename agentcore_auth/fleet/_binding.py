@@ -43,22 +43,25 @@ UNBOUND = BindingScope(json.dumps(["unbound"]))
 def binding_scope(source: Any) -> BindingScope:
     """The binding scope of a resolver over ``source`` (None: :data:`UNBOUND`).
 
-    The source's class always takes part; ``source.binding()``, when the source has
-    one, adds what it knows without I/O (a tuple of strings). A ``binding()`` that
-    fails or returns something else binds the class and ``name`` only.
+    ``source.binding()``, when the source has one, is the scope: a tuple of strings
+    known without I/O, its kind first (so a wrapper that forwards it shares the
+    wrapped source's names). Without one, or when it fails or returns something
+    else, the source's class and ``name`` are.
     """
     if source is None:
         return UNBOUND
-    kind = f"{type(source).__module__}.{type(source).__qualname__}"
-    parts: list[str] = [kind, str(getattr(source, "name", ""))]
+    parts: list[str] | None = None
     binding = getattr(source, "binding", None)
     if callable(binding):
         try:
-            extra = binding()
-        except Exception:  # noqa: BLE001 - a third-party source's bug: class and name only
-            extra = ()
-        if isinstance(extra, tuple) and all(isinstance(p, str) for p in extra):
-            parts.extend(extra)
+            declared = binding()
+        except Exception:  # noqa: BLE001 - a third-party source's bug: class and name
+            declared = None
+        if isinstance(declared, tuple) and declared and all(isinstance(p, str) for p in declared):
+            parts = ["binding", *declared]
+    if parts is None:
+        kind = f"{type(source).__module__}.{type(source).__qualname__}"
+        parts = ["class", kind, str(getattr(source, "name", ""))]
     per_request = hasattr(source, "workload_name") and source.workload_name is None
     return BindingScope(json.dumps(parts), per_request)
 

@@ -105,13 +105,14 @@ class AgentCoreIdentitySource:
         return self._clients.get()
 
     def binding(self) -> tuple[str, ...]:
-        """What a shared tier binds this source's values to: Region and workload (no I/O).
+        """What a shared tier binds this source's values to: kind, Region, workload (no I/O).
 
         The AWS account is not among them: it is known only from an STS call or the
         credentials, neither of which may be on a call's path (see fleet-security docs).
         A source without ``workload_name`` gets each request's workload bound instead.
         """
-        return (f"region={self._region_or_none() or ''}", f"workload={self.workload_name or ''}")
+        return (SOURCE, f"region={self._region_or_none() or ''}",
+                f"workload={self.workload_name or ''}")
 
     def fetch(self, request: CredentialRequest, identity: Identity | None) -> Credential:
         """Call GetResourceApiKey or GetResourceOauth2Token for ``request``."""

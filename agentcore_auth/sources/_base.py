@@ -35,9 +35,10 @@ class CredentialSource(Protocol):
     subclasses, chaining the backend's error, and never put a secret in a message.
 
     A source may also have ``binding() -> tuple[str, ...]``: what its values are bound
-    to (Region, workload, account, configuration), known without I/O. A shared tier
-    (``agentcore_auth.fleet``) binds its names to the source's class and that tuple,
-    so a resolver over another source or workload is never served this one's values.
+    to, its kind first (then Region, workload, account, configuration), known without
+    I/O. A shared tier (``agentcore_auth.fleet``) binds its names to it (else to the
+    source's class and ``name``), so a resolver over another source or workload is
+    never served this one's values. A wrapper source forwards its inner one's.
     """
 
     name: str

@@ -129,12 +129,12 @@ class CredentialBrokerSource:
         return self._clients.region
 
     def binding(self) -> tuple[str, ...]:
-        """What a shared tier binds this source's values to: Region and pool (no I/O)."""
+        """What a shared tier binds this source's values to: kind, Region, pool (no I/O)."""
         try:
             region = self.region
         except Exception:  # noqa: BLE001 - no Region yet: the fetch will say so
             region = ""
-        return (f"region={region}", f"pool={self.pool or ''}")
+        return (SOURCE, f"region={region}", f"pool={self.pool or ''}")
 
     @property
     def client(self) -> BaseClient:

@@ -46,8 +46,8 @@ class EnvSource:
         return f"EnvSource(variables={self.variables!r})"
 
     def binding(self) -> tuple[str, ...]:
-        """What a shared tier binds this source's values to: its variable mapping (no I/O)."""
-        return (json.dumps(self.variables, sort_keys=True),)
+        """What a shared tier binds this source's values to: its kind and variable mapping."""
+        return (SOURCE, json.dumps(self.variables, sort_keys=True))
 
     def fetch(self, request: CredentialRequest, identity: Identity | None) -> Credential:
         """Read the variable mapped to ``request.provider_name``."""

@@ -258,6 +258,10 @@ class _Slow:
         self.name = getattr(inner, "name", "slow")
         self.delay = delay
 
+    def binding(self) -> tuple[str, ...]:
+        """The wrapped source's (a wrapper shares its names)."""
+        return tuple(self.inner.binding())
+
     def fetch(self, request: Any, identity: Any) -> Any:
         time.sleep(self.delay)
         return self.inner.fetch(request, identity)
