@@ -30,7 +30,7 @@ from ._exceptions import (
 )
 from ._identity import Identity, current_identity, make_identity, runtime_workload_token
 from ._secret import Secret
-from ._shared import SharedCache
+from ._shared import SharedCache, accepts_source
 from .sources._base import CredentialSource
 
 __all__ = ["CredentialResolver", "OnAuthUrl", "default_resolver", "set_default_resolver"]
@@ -154,7 +154,10 @@ class CredentialResolver:
         self._shared = (
             None
             if shared_cache is None
-            else shared_cache.attach(self._cache, ttl=ttl, expiry_skew=expiry_skew)
+            else shared_cache.attach(
+                self._cache, ttl=ttl, expiry_skew=expiry_skew,
+                **({"source": source} if accepts_source(shared_cache) else {}),
+            )
         )
         # The decorators read hits straight from the cache, unless a subclass
         # changed how requests resolve.

@@ -11,6 +11,11 @@ An attachment may also offer ``fetch_steps`` (the same miss as a generator that
 yields a :class:`~agentcore_auth._concurrency.Wait` whenever it must wait for
 another process, and returns the credential): the resolver's async path then
 awaits those waits on the event loop instead of holding a worker thread.
+
+The resolver passes its credential source to ``attach`` as ``source=`` when the
+implementation's ``attach`` takes that keyword (or ``**kwargs``), so the tier can
+bind its names to the source's kind, workload, Region and account; an ``attach``
+without it keeps working unchanged.
 :class:`agentcore_auth.fleet.RedisSharedCache` is the one this package ships.
 """
 
@@ -26,7 +31,7 @@ from ._secret import Secret
 if TYPE_CHECKING:
     from ._cache import CredentialCache
 
-__all__ = ["SharedAttachment", "SharedCache", "SourceFetch"]
+__all__ = ["SharedAttachment", "SharedCache", "SourceFetch", "accepts_source"]
 
 SourceFetch = Callable[[CredentialRequest, Identity | None], Credential]
 
@@ -64,5 +69,23 @@ class SharedCache(Protocol):
     def attach(
         self, cache: CredentialCache, *, ttl: float, expiry_skew: float
     ) -> SharedAttachment:
-        """Bind one resolver's in-process cache (for remote invalidations) and its TTL."""
+        """Bind one resolver's in-process cache (for remote invalidations) and its TTL.
+
+        An implementation may also take ``source=`` (the resolver's credential source,
+        keyword only, default None) to bind what it stores to that source.
+        """
         ...
+
+
+def accepts_source(shared: object) -> bool:
+    """Whether ``shared.attach`` takes the optional ``source=`` keyword."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(shared.attach).parameters.values()  # type: ignore[attr-defined]
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD or (p.name == "source" and p.kind is not p.POSITIONAL_ONLY)
+        for p in parameters
+    )

@@ -27,7 +27,8 @@ from agentcore_auth import (
     identity_context,
 )
 from agentcore_auth._redact import secret_patterns
-from agentcore_auth.fleet import RedisSharedCache
+from agentcore_auth.fleet import RedisSharedCache, encryption_context
+from agentcore_auth.fleet._keys import dek_name
 from agentcore_auth.httpx import AgentCoreAuth
 from agentcore_auth.testing import LocalAgentCore, LocalRedis
 from agentcore_auth.testing._redis import redis_server_binary
@@ -363,10 +364,10 @@ def test_kms_data_key_is_shared_wrapped_and_opens_the_values(
     assert a.get_api_key(name) == b.get_api_key(name)
     assert env.call_count("GetResourceApiKey") - before == 1
     client = server.client()
-    wrapped = client.get(shared_a._prefix + "dek")
+    wrapped = client.get(dek_name(shared_a._prefix, shared_a.fleet))
     client.close()
     plain = kms.decrypt(
-        CiphertextBlob=wrapped, EncryptionContext={"purpose": "agentcore-auth-fleet-cache"}
+        CiphertextBlob=wrapped, EncryptionContext=encryption_context(shared_a.fleet)
     )["Plaintext"]
     assert len(plain) == 32 and plain not in store_dump(server)
 

@@ -114,7 +114,7 @@ def test_forged_and_out_of_window_notices_are_refused(
     key_name = next(iter(shared_b._attached[0]._by_name))
     tag = FleetKeys(fleet_key).tag(value.reveal())
     channel = prefix + "events"
-    own = FleetKeys(fleet_key)
+    own = FleetKeys(fleet_key, fleet=shared_b.fleet)  # the fleet is bound into every notice
     other = FleetKeys(os.urandom(32))  # a writer without the fleet key
     publish(
         server, channel,

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from agentcore_auth._redact import secret_patterns
+from agentcore_auth.fleet._keys import dek_name
 from agentcore_auth.testing import LocalAgentCore, LocalRedis
 from agentcore_auth.testing._fleet import Fleet
 from agentcore_auth.testing._redis import redis_server_binary
@@ -138,7 +139,8 @@ def test_six_processes_bootstrap_one_kms_data_key_at_once(
         assert all(s["shared"]["undecryptable"] == 0 for s in stats)
         assert sum(s["shared"]["shared_hits"] for s in stats) == 5
         client = server.client()
-        assert client.exists(prefix + "dek") == 1
+        assert client.exists(dek_name(prefix, prefix.rstrip(":"))) == 1  # the fleet's own key
+        assert client.exists(prefix + "dek") == 0  # no key under the constant context
         client.close()
     finally:  # the module's other tests expect the data-key set-up
         fleet.all("setup", workload=workload, redis_url=server.url, cluster=server.cluster,

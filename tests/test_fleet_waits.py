@@ -66,8 +66,10 @@ class FetchOnly:
     def __init__(self, inner: RedisSharedCache) -> None:
         self.inner = inner
 
-    def attach(self, cache: Any, *, ttl: float, expiry_skew: float) -> Any:
-        return _FetchOnlyAttachment(self.inner.attach(cache, ttl=ttl, expiry_skew=expiry_skew))
+    def attach(self, cache: Any, *, ttl: float, expiry_skew: float, source: Any = None) -> Any:
+        # source= passed on, so this tier's names are bound like the holder's
+        return _FetchOnlyAttachment(self.inner.attach(cache, ttl=ttl, expiry_skew=expiry_skew,
+                                                      source=source))
 
 
 class _FetchOnlyAttachment:

@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 from ._consent import RedisConsentSessionStore
 from ._crypto import FleetKeys
 from ._elasticache import ElastiCacheIAMAuth
-from ._keys import ENCRYPTION_CONTEXT
+from ._keys import ENCRYPTION_CONTEXT, encryption_context
 from ._redis import RedisSharedCache
 from ._stats import FleetStats
 
@@ -37,4 +37,5 @@ __all__ = [
     "FleetStats",
     "RedisConsentSessionStore",
     "RedisSharedCache",
+    "encryption_context",
 ]

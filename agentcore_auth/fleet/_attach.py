@@ -13,6 +13,7 @@ from .._credential import Credential, CredentialRequest
 from .._identity import Identity
 from .._secret import Secret
 from .._shared import SourceFetch
+from ._binding import UNBOUND, BindingScope
 
 if TYPE_CHECKING:
     from .._cache import CredentialCache
@@ -43,6 +44,8 @@ class Attachment:
         self.owner = owner
         self.ttl = ttl
         self.expiry_skew = expiry_skew
+        #: What this resolver's names and records are bound to (set by ``attach``).
+        self.scope: BindingScope = UNBOUND
         self._cache: CredentialCache | None = cache
         self._max = max_entries
         self._lock = threading.Lock()

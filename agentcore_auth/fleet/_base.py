@@ -14,6 +14,7 @@ from .._credential import CredentialRequest
 from .._exceptions import ConfigurationError
 from .._identity import Identity, runtime_workload_token
 from .._secret import Secret
+from ._binding import UNBOUND, BindingScope, request_workload
 from ._crypto import FleetKeys
 from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
 from ._names import store_key
@@ -239,19 +240,35 @@ class StoreBase:
 
 
 def provider_tag(keys: FleetKeys, provider_name: str) -> str:
-    """The fleet-wide name of a credential provider (for its drop epoch)."""
+    """The fleet-wide name of a credential provider (for its drop epoch).
+
+    Bound to the fleet (through ``keys``), not to a resolver's scope: a drop epoch
+    only asks for a refetch and never carries a value, so a rotation one workload
+    or source sees refreshes every resolver of the fleet that uses the provider.
+    """
     return keys.name("provider", provider_name)
 
 
-def fleet_name(keys: FleetKeys, request: CredentialRequest, identity: Identity | None) -> str:
-    """The fleet-wide name of a credential: the request, plus who asks for user-bound flows."""
+def fleet_name(
+    keys: FleetKeys,
+    request: CredentialRequest,
+    identity: Identity | None,
+    scope: BindingScope = UNBOUND,
+) -> str:
+    """The fleet-wide name of a credential: the fleet (``keys``), the resolver's binding
+    ``scope``, the request, plus who asks for user-bound flows (and the request's
+    workload when the source has none of its own)."""
     if not request.user_bound:
-        return keys.name("v1", request.cache_key)
+        if scope.workload_per_request:
+            workload = request_workload(identity, runtime_workload_token())
+            return keys.name("v2", scope.text, request.cache_key, workload)
+        return keys.name("v2", scope.text, request.cache_key)
     if identity is None:
         token = runtime_workload_token()
         identity = Identity(workload_access_token=Secret(token)) if token else Identity()
     return keys.name(
-        "v1",
+        "v2",
+        scope.text,
         request.cache_key,
         identity.user_id,
         identity.user_token.reveal() if identity.user_token is not None else None,

@@ -4,7 +4,8 @@ A USER_FEDERATION consent started on one instance is completed on whichever
 instance the load balancer sends the user's OAuth2 return to; the kit's
 ``ConsentSessions`` still completes it only for the user who started it (that
 check reads the record this store returns). Records are encrypted with the fleet
-key (AES-GCM, bound to their name) and named by keyed hashes of the session URI,
+key (AES-GCM, bound to their name and the fleet) and named by keyed hashes of the
+fleet and the session URI,
 so the store holds neither user ids nor session URIs in clear, and they expire
 with the session (``PX``). While the store is unusable, sessions are kept in
 this process too, so an instance still completes what it started.

@@ -129,7 +129,7 @@ class Flights(Notices):
         keys = self._usable_keys()
         fetched: list[Credential] = []
         if keys is not None:
-            name = fleet_name(keys, request, identity)
+            name = fleet_name(keys, request, identity, att.scope)
             try:
                 return (yield from self._through(
                     att, keys, name, local_key, request, identity, source_fetch, fetched
@@ -142,7 +142,8 @@ class Flights(Notices):
         credential = source_fetch(request, identity)
         keys = self._keys.peek()
         if keys is not None:  # so that a 401 on it still reaches the fleet, late if need be
-            att.remember(local_key, fleet_name(keys, request, identity), credential.secret)
+            att.remember(local_key, fleet_name(keys, request, identity, att.scope),
+                         credential.secret)
         return credential
 
     def _through(
@@ -331,7 +332,8 @@ class Flights(Notices):
         )
 
     def _open_record(self, keys: FleetKeys, name: str, blob: bytes) -> Record | None:
-        """Decrypt a stored blob (handle + sealed record); None (counted) if it will not."""
+        """Decrypt a stored blob (handle + sealed record); None (counted) if it will not
+        (another fleet key, or a record copied from another fleet, scope or name)."""
         try:
             record = keys.open(name, blob[16:])
         except UndecryptableError:

@@ -4,7 +4,8 @@ A credential's keys (its value and its fetch lock) carry its keyed-hash name as 
 Redis Cluster hash tag, ``<prefix><kind>:{<name>}``, so they hash to one slot and
 the compare-and-delete scripts (which touch one key each) and any future
 multi-key script run on one node. Fleet-wide keys (the wrapped KMS key, the
-notice channel) are ``<prefix><kind>``.
+notice channel) are ``<prefix><kind>``; a fleet's wrapped KMS key is
+``<prefix>dek:{<digest of the fleet name>}``.
 """
 
 from __future__ import annotations

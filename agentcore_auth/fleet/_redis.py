@@ -10,7 +10,8 @@ Store layout, every name a keyed hash (see :mod:`._crypto`):
 - ``<prefix>e:{<provider>}``: a provider's drop epoch (``INCR`` on
   ``resolver.invalidate(provider_name)``); a record carries the epoch its fetch
   began under and is refused once it moved;
-- ``<prefix>dek``: with ``kms_key_id``, the KMS-wrapped fleet key;
+- ``<prefix>dek:{<fleet digest>}``: with ``kms_key_id``, the fleet's KMS-wrapped key
+  (encryption context per fleet; ``<prefix>dek`` is a previous release's, left alone);
 - channel ``<prefix>events``: sealed ``fill|free|fail|drop|epoch`` notices (see
   :mod:`._notices`);
 - ``<prefix>log``: a stream (``MAXLEN ~ 10000``) of the sealed ``drop|epoch`` notices,
@@ -40,9 +41,10 @@ from .._exceptions import ConfigurationError
 from ._attach import Attachment
 from ._base import kms_client as kms_client_factory
 from ._base import safe_url
+from ._binding import binding_scope
 from ._connect import connect, store_errors
 from ._flight import CAD_LOCK_SCRIPT, CAD_VALUE_SCRIPT, RENEW_LOCK_SCRIPT, Flights
-from ._keys import KeyUnavailableError, KmsKeys, LocalKeys
+from ._keys import KeyUnavailableError, KmsKeys, LocalKeys, dek_name
 from ._notices import CAD_PUBLISH_SCRIPT
 from ._refusals import Lru
 from ._stats import Counters, FleetStats
@@ -78,6 +80,13 @@ class RedisSharedCache(Flights):
             (production); needs ``kms:GenerateDataKey`` and ``kms:Decrypt``.
         kms_client: a boto3 KMS client (default: ``boto3.client("kms")``).
         prefix: prepended to every store name; give fleets sharing a store their own.
+        fleet: the fleet's name (default: the prefix without its trailing ``:``, e.g.
+            ``agentcore-auth``). It is bound into every store name and every record's
+            AES-GCM associated data, and with ``kms_key_id`` it is the KMS encryption
+            context's ``agentcore-auth:fleet`` (each fleet its own data key, which KMS
+            opens for no other fleet). Within a fleet, each resolver's names are also
+            bound to its source's kind, workload, Region and (where known) account
+            (see ``docs/fleet-security.md``).
         lock_lease: seconds after which the fleet-wide fetch lock of a process that
             stopped renewing it (crashed, or cut off) passes to another.
         wait_timeout: longest a process waits for other processes' fetches before
@@ -115,6 +124,7 @@ class RedisSharedCache(Flights):
         kms_key_id: str | None = None,
         kms_client: Any = None,
         prefix: str = "agentcore-auth:",
+        fleet: str | None = None,
         lock_lease: float = 10.0,
         wait_timeout: float | None = None,
         op_timeout: float = 0.25,
@@ -162,6 +172,15 @@ class RedisSharedCache(Flights):
                 f"prefix {prefix!r} holds a brace: on a Redis Cluster each credential's name is "
                 "its keys' hash tag ({...}), so the prefix must have none"
             )
+        # --- fleet binding (issue 26c) ---
+        if fleet is None:
+            fleet = prefix.rstrip(":") or "agentcore-auth"
+        if not isinstance(fleet, str) or not fleet or len(fleet) > 256:
+            raise ConfigurationError(
+                "fleet must be a non-empty name of at most 256 characters, e.g. 'checkout-agents'"
+            )
+        self._fleet = fleet
+        self._counts = Counters()
         self._where = safe_url(url)
         if client is None:
             client = connect(
@@ -187,7 +206,7 @@ class RedisSharedCache(Flights):
         self._retry_interval = retry_interval
         self._keys: LocalKeys | KmsKeys
         if data_key is not None:
-            self._keys = LocalKeys(data_key)
+            self._keys = LocalKeys(data_key, fleet)
         else:
             assert kms_key_id is not None
             try:  # made now (botocore's set-up is slow), not on a miss or in the loader
@@ -196,14 +215,16 @@ class RedisSharedCache(Flights):
                 kms = None
             self._keys = KmsKeys(
                 kms_key_id,
-                self._store_key("dek"),
+                dek_name(prefix, fleet),
                 (lambda: kms) if kms is not None else (lambda: kms_client_factory(kms_client)),
+                fleet=fleet,
+                legacy_name=self._store_key("dek"),
+                counts=self._counts,
             )
         self._cad_value = client.register_script(CAD_VALUE_SCRIPT)
         self._cad_publish = client.register_script(CAD_PUBLISH_SCRIPT)
         self._cad_lock = client.register_script(CAD_LOCK_SCRIPT)
         self._renew_lock = client.register_script(RENEW_LOCK_SCRIPT)
-        self._counts = Counters()
         self._lock = threading.Lock()
         self._attached: list[Attachment] = []
         self._waiters: dict[str, list[threading.Event]] = {}
@@ -243,12 +264,20 @@ class RedisSharedCache(Flights):
 
     def __repr__(self) -> str:
         state = "down" if self._down_since is not None else "up"
-        return f"RedisSharedCache({self._where!r}, prefix={self._prefix!r}, {state})"
+        return (
+            f"RedisSharedCache({self._where!r}, prefix={self._prefix!r}, "
+            f"fleet={self._fleet!r}, {state})"
+        )
 
     @property
     def stats(self) -> FleetStats:
         """Counters since this object was made (a snapshot)."""
         return self._counts.snapshot()
+
+    @property
+    def fleet(self) -> str:
+        """The fleet's name (bound into every name, record and the KMS encryption context)."""
+        return self._fleet
 
     @property
     def available(self) -> bool:
@@ -309,9 +338,17 @@ class RedisSharedCache(Flights):
 
     # --- SharedCache protocol ----------------------------------------------------------
 
-    def attach(self, cache: CredentialCache, *, ttl: float, expiry_skew: float) -> Attachment:
-        """Bind a resolver's cache (see :class:`agentcore_auth._shared.SharedCache`)."""
+    def attach(
+        self, cache: CredentialCache, *, ttl: float, expiry_skew: float, source: Any = None
+    ) -> Attachment:
+        """Bind a resolver's cache (see :class:`agentcore_auth._shared.SharedCache`).
+
+        ``source`` is the resolver's credential source: its names and records are bound
+        to its kind, workload, Region and account (:func:`._binding.binding_scope`), so
+        a resolver over another source or workload is never served its values.
+        """
         attachment = Attachment(self, cache, ttl=ttl, expiry_skew=expiry_skew)
+        attachment.scope = binding_scope(source)
         self._load_keys()  # a KMS data key: in the background, never on a miss's path
         with self._lock:
             self._attached.append(attachment)

@@ -33,7 +33,10 @@ class FleetStats:
         forged_notices: notices ignored as not sealed with the fleet key, malformed,
             or sent outside the time window (``inf``, the future, too long ago).
         replayed_notices: genuine notices ignored because they were seen before.
-        undecryptable: shared records that did not open with this fleet key.
+        undecryptable: shared records that did not open with this fleet key (another
+            key, or a record copied from another fleet, binding scope or name).
+        legacy_keys: fleet keys of a release before fleet binding (wrapped under the
+            constant KMS encryption context) found in the store, and left unopened.
         errors: store operations that failed (timeouts, connection errors).
         faults: unexpected errors inside the tier (a bug, a client raising what it
             should not): each made the process local-only for a while, failing nothing.
@@ -70,6 +73,7 @@ class FleetStats:
     forged_notices: int = 0
     replayed_notices: int = 0
     undecryptable: int = 0
+    legacy_keys: int = 0
     errors: int = 0
     faults: int = 0
     over_budget: int = 0

@@ -104,6 +104,16 @@ class AgentCoreIdentitySource:
         """The ``bedrock-agentcore`` client (created on first use)."""
         return self._clients.get()
 
+    def binding(self) -> tuple[str, ...]:
+        """What a shared tier binds this source's values to: kind, Region, workload (no I/O).
+
+        The AWS account is not among them: it is known only from an STS call or the
+        credentials, neither of which may be on a call's path (see fleet-security docs).
+        A source without ``workload_name`` gets each request's workload bound instead.
+        """
+        return (SOURCE, f"region={self._region_or_none() or ''}",
+                f"workload={self.workload_name or ''}")
+
     def fetch(self, request: CredentialRequest, identity: Identity | None) -> Credential:
         """Call GetResourceApiKey or GetResourceOauth2Token for ``request``."""
         token, fetched_here = self._workload_token(request, identity)

@@ -33,6 +33,12 @@ class CredentialSource(Protocol):
     ``fetch`` is synchronous (boto3 is); the resolver runs it in a bounded worker
     pool for async callers. It must raise only :class:`AgentCoreAuthError`
     subclasses, chaining the backend's error, and never put a secret in a message.
+
+    A source may also have ``binding() -> tuple[str, ...]``: what its values are bound
+    to, its kind first (then Region, workload, account, configuration), known without
+    I/O. A shared tier (``agentcore_auth.fleet``) binds its names to it (else to the
+    source's class and ``name``), so a resolver over another source or workload is
+    never served this one's values. A wrapper source forwards its inner one's.
     """
 
     name: str

@@ -128,6 +128,14 @@ class CredentialBrokerSource:
         """The data plane's Region."""
         return self._clients.region
 
+    def binding(self) -> tuple[str, ...]:
+        """What a shared tier binds this source's values to: kind, Region, pool (no I/O)."""
+        try:
+            region = self.region
+        except Exception:  # noqa: BLE001 - no Region yet: the fetch will say so
+            region = ""
+        return (SOURCE, f"region={region}", f"pool={self.pool or ''}")
+
     @property
     def client(self) -> BaseClient:
         """The ``credentialbroker`` client (created on first use)."""

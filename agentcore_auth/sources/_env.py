@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 
@@ -43,6 +44,10 @@ class EnvSource:
 
     def __repr__(self) -> str:
         return f"EnvSource(variables={self.variables!r})"
+
+    def binding(self) -> tuple[str, ...]:
+        """What a shared tier binds this source's values to: its kind and variable mapping."""
+        return (SOURCE, json.dumps(self.variables, sort_keys=True))
 
     def fetch(self, request: CredentialRequest, identity: Identity | None) -> Credential:
         """Read the variable mapped to ``request.provider_name``."""

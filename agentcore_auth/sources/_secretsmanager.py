@@ -132,6 +132,12 @@ class SecretsManagerSource:
         """The client's Region."""
         return self._clients.region
 
+    def binding(self) -> tuple[str, ...]:
+        """What a shared tier binds this source's values to: kind, Region, each provider's
+        secret ARN (so its account) and JSON key (no I/O)."""
+        refs = {name: [ref.secret_id, ref.json_key] for name, ref in self.refs.items()}
+        return (SOURCE, f"region={self.region}", json.dumps(refs, sort_keys=True))
+
     def fetch(self, request: CredentialRequest, identity: Identity | None) -> Credential:
         """Read the secret's AWSCURRENT version and return the value under its JSON key."""
         name = request.provider_name

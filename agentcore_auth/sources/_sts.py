@@ -111,6 +111,15 @@ class StsWebIdentitySource:
         """The ``sts`` client (created on first use)."""
         return self._clients.get()
 
+    def binding(self) -> tuple[str, ...]:
+        """What a shared tier binds this source's tokens to: kind and Region (no I/O; who
+        calls is in each request's cache key, see :meth:`caller_key`)."""
+        try:
+            region = self.region
+        except Exception:  # noqa: BLE001 - no Region yet: the fetch will say so
+            region = ""
+        return (SOURCE, f"region={region}")
+
     def caller_key(self) -> str:
         """Who the tokens are for: a digest of the access key id the client signs with now.
 

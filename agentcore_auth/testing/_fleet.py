@@ -8,7 +8,7 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
 
 - ``setup`` (again: replaces the resolver): ``workload``, ``redis_url`` (None: no
   shared tier), ``cluster`` (a Redis Cluster), ``data_key`` (hex), ``kms_key_id``,
-  ``prefix``, ``ttl``, ``lock_lease``,
+  ``prefix``, ``fleet``, ``ttl``, ``lock_lease``,
   ``retry_interval``, ``slow`` (seconds each source fetch waits), ``gated`` (each
   source fetch waits for ``release``);
 - ``hold``: ``providers``: resolve each in a thread of its own and answer once every
@@ -173,6 +173,7 @@ class _Worker:
                 kms_key_id=args.get("kms_key_id"),
                 lock_lease=float(args.get("lock_lease", 10.0)),
                 prefix=args.get("prefix") or "agentcore-auth:",
+                fleet=args.get("fleet"),
                 retry_interval=float(args.get("retry_interval", 5.0)),
                 cluster=bool(args.get("cluster", False)),
             )
@@ -334,6 +335,10 @@ class _Slow:
         self.name = getattr(inner, "name", "slow")
         self.delay = delay
 
+    def binding(self) -> tuple[str, ...]:
+        """The wrapped source's (a wrapper shares its names)."""
+        return tuple(self.inner.binding())
+
     def fetch(self, request: Any, identity: Any) -> Any:
         time.sleep(self.delay)
         return self.inner.fetch(request, identity)
@@ -350,6 +355,10 @@ class _Gated:
         self.open = threading.Event()
         self.entered = 0
         self._changed = threading.Condition()
+
+    def binding(self) -> tuple[str, ...]:
+        """The wrapped source's (a wrapper shares its names)."""
+        return tuple(self.inner.binding())
 
     def fetch(self, request: Any, identity: Any) -> Any:
         with self._changed:
