@@ -359,8 +359,9 @@ def test_forged_and_replayed_log_entries_are_refused(
     channel = prefix + "events"
     (captured,) = [fields[b"n"] for _, fields in store.xrange(log) if b"n" in fields]
     key_name = next(iter(shared_b._attached[0]._by_name))
-    tag = FleetKeys(KEY).tag(value.reveal())
-    own, other = FleetKeys(KEY), FleetKeys(os.urandom(32))
+    own = FleetKeys(KEY, fleet=shared_b.fleet)  # the fleet is bound into every notice
+    other = FleetKeys(os.urandom(32), fleet=shared_b.fleet)
+    tag = own.tag(value.reveal())
     forged_before, replayed_before = (shared_b.stats.forged_notices,
                                       shared_b.stats.replayed_notices)
     store.xadd(log, {b"n": captured})  # replayed at once: its nonce was met on the log
