@@ -218,10 +218,18 @@ def _make_handle(hook: _Hook) -> Any:
                 # scan; the last clean text formatted from this template is
                 # remembered (an equality test: no hashing of a text that varies).
                 shortest = state.shortest
-                if len(text) < shortest or state.formatted.get(msg) == text:
+                n = len(text)
+                memo = state.formatted
+                if n < shortest or memo.get(msg) == text:
                     clean = True
                 else:
-                    clean = _probe_clean(state, msg, text)
+                    # One native "any match?" scan; wrapped base64 needs the full path, and
+                    # lone surrogates (UnicodeEncodeError) the careful one.
+                    clean = not state.probe(text) and (n <= 76 or "\n" not in text)
+                    if clean and n <= _MEMO_MAX_CHARS and len(msg) <= _MEMO_MAX_CHARS:
+                        if len(memo) >= _MEMO_MAX_ENTRIES:
+                            memo.clear()
+                        memo[msg] = text
             else:  # a rebuild due, or a delta beside the base: the full path
                 shortest = 0
                 clean = redactor.redact(text) is text
@@ -253,22 +261,6 @@ def _make_handle(hook: _Hook) -> Any:
 
 _MEMO_MAX_CHARS = 512  # clean texts remembered per template (per matcher state) ...
 _MEMO_MAX_ENTRIES = 1024  # ... for this many templates: at most about 1 MB
-
-
-def _probe_clean(state: Any, msg: str, text: str) -> bool:
-    """One native "any match?" scan of ``text``; a clean text is remembered for ``msg``."""
-    n = len(text)
-    try:
-        if state.probe(text) or (n > 76 and "\n" in text):
-            return False  # a match, or wrapped base64 to look at: the full path
-    except UnicodeEncodeError:  # lone surrogates: the full path copes
-        return False
-    if n <= _MEMO_MAX_CHARS and len(msg) <= _MEMO_MAX_CHARS:
-        memo = state.formatted
-        if len(memo) >= _MEMO_MAX_ENTRIES:
-            memo.clear()
-        memo[msg] = text
-    return True
 
 
 def _extras_clean(d: dict[str, Any], redactor: Redactor, shortest: int) -> bool:
