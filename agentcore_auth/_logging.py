@@ -218,6 +218,7 @@ def _make_handle(hook: _Hook) -> Any:
                 # scan; the last clean text formatted from this template is
                 # remembered (an equality test: no hashing of a text that varies).
                 shortest = state.shortest
+                redacted = text  # not looked at yet
                 n = len(text)
                 memo = state.formatted
                 if n < shortest or memo.get(msg) == text:
@@ -232,11 +233,13 @@ def _make_handle(hook: _Hook) -> Any:
                         memo[msg] = text
             else:  # a rebuild due, or a delta beside the base: the full path
                 shortest = 0
-                clean = redactor.redact(text) is text
+                redacted = redactor.redact(text)
+                clean = redacted is text
             if len(d) != _N_BARE and not (clean and _extras_clean(d, redactor, shortest)):
                 _scrub_extras(d, redactor)
             if not clean:
-                redacted = redactor.redact(text)
+                if redacted is text:  # the probe found something: replace it
+                    redacted = redactor._substitute(text)
                 clean = redacted is text
                 if not clean:
                     record.msg, record.args = redacted, ()

@@ -343,6 +343,10 @@ class Redactor:
                     return text
             except UnicodeEncodeError:  # lone surrogates: the full path copes
                 pass
+        return self._substitute(text)
+
+    def _substitute(self, text: str) -> str:
+        """:meth:`redact` without its fast path (a caller whose probe found a match)."""
         state = self._current()
         if len(state.subs) > 1:
             state.budget -= len(text)  # racy on purpose: a late merge is harmless
