@@ -23,12 +23,14 @@ JSON, rich) sees only markers:
   :class:`~agentcore_auth.RedactedError` stand-in. ``exc_text`` and
   ``stack_info`` are redacted.
 
-Cost (``benchmarks/logging_overhead.py``): a record without extras or
-exception is formatted once more and checked with one native scan (a text the
-current matcher already found clean is remembered, so repeated messages cost a
-set lookup). Records that never reach a logger (a handler's ``handle()``
-called directly) are not covered: attach the :class:`RedactingFilter` that
-:func:`install_log_redaction` returns to such handlers.
+Cost (``benchmarks/logging_overhead.py``): a record without an exception is
+formatted once (formatters reuse that text) and checked with one native scan of
+the formatted text; a text shorter than every registered pattern is not
+scanned, and the last clean text formatted from each template is remembered
+(repeated messages cost a dict lookup and a string comparison). Records that
+never reach a logger (a handler's ``handle()`` called directly) are not
+covered: attach the :class:`RedactingFilter` that :func:`install_log_redaction`
+returns to such handlers.
 """
 
 from __future__ import annotations
