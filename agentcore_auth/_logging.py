@@ -23,12 +23,14 @@ JSON, rich) sees only markers:
   :class:`~agentcore_auth.RedactedError` stand-in. ``exc_text`` and
   ``stack_info`` are redacted.
 
-Cost (``benchmarks/logging_overhead.py``): a record without extras or
-exception is formatted once more and checked with one native scan (a text the
-current matcher already found clean is remembered, so repeated messages cost a
-set lookup). Records that never reach a logger (a handler's ``handle()``
-called directly) are not covered: attach the :class:`RedactingFilter` that
-:func:`install_log_redaction` returns to such handlers.
+Cost (``benchmarks/logging_overhead.py``): a record without an exception is
+formatted once (formatters reuse that text) and checked with one native scan of
+the formatted text; a text shorter than every registered pattern is not
+scanned, and the last clean text formatted from each template is remembered
+(repeated messages cost a dict lookup and a string comparison). Records that
+never reach a logger (a handler's ``handle()`` called directly) are not
+covered: attach the :class:`RedactingFilter` that :func:`install_log_redaction`
+returns to such handlers.
 """
 
 from __future__ import annotations
@@ -200,34 +202,57 @@ def _make_handle(hook: _Hook) -> Any:
         if not hook.active:
             return original(self, record)
         redactor = hook.filter.redactor
-        formatted = False
+        msg, args = record.msg, record.args
+        if (type(msg) is not str or (args and type(args) is not tuple)
+                or record.exc_info is not None or record.exc_text or record.stack_info):
+            _scrub_safely(record, redactor)  # anything unusual: the careful path
+            return original(self, record)
+        # The common record: a message (and args, extras), nothing else. This is the
+        # hot path of every log call, so it is written out in one function.
         try:
-            msg, args = record.msg, record.args
-            if (type(msg) is str and (not args or type(args) is tuple)
-                    and record.exc_info is None and not record.exc_text
-                    and not record.stack_info):
-                # The common record: a message (and args, extras), nothing else.
-                text = msg % args if args else msg
-                d = record.__dict__
-                if len(d) == _N_BARE or not _clean_with_extras(text, d, redactor):
-                    redacted = redactor.redact(text)
-                    if redacted is not text:
-                        record.msg, record.args = redacted, ()
-                    elif args:
-                        formatted = True
-                    if len(d) != _N_BARE:
-                        _scrub_extras(d, redactor)
-                elif args:
-                    formatted = True
-                if formatted:
-                    # Clean: formatters reuse this text instead of formatting it again.
-                    _last = (record, msg, args, text)
-            else:
-                scrub_record(record, redactor)
+            # The formatted text is what is scanned: a value split between the
+            # template and an argument is seen whole.
+            text = msg % args if args else msg
+            d = record.__dict__
+            state = redactor._state
+            if state.version == redactor._version and state.probe is not None:
+                # One current matcher. A text shorter than every pattern needs no
+                # scan; the last clean text formatted from this template is
+                # remembered (an equality test: no hashing of a text that varies).
+                shortest = state.shortest
+                redacted = text  # not looked at yet
+                n = len(text)
+                memo = state.formatted
+                if n < shortest or memo.get(msg) == text:
+                    clean = True
+                else:
+                    # One native "any match?" scan; wrapped base64 needs the full path, and
+                    # lone surrogates (UnicodeEncodeError) the careful one.
+                    clean = not state.probe(text) and (n <= 76 or "\n" not in text)
+                    if clean and n <= _MEMO_MAX_CHARS and len(msg) <= _MEMO_MAX_CHARS:
+                        if len(memo) >= _MEMO_MAX_ENTRIES:
+                            memo.clear()
+                        memo[msg] = text
+            else:  # a rebuild due, or a delta beside the base: the full path
+                shortest = 0
+                redacted = redactor.redact(text)
+                clean = redacted is text
+            if len(d) != _N_BARE and not (clean and _extras_clean(d, redactor, shortest)):
+                _scrub_extras(d, redactor)
+            if not clean:
+                if redacted is text:  # the probe found something: replace it
+                    redacted = redactor._substitute(text)
+                clean = redacted is text
+                if not clean:
+                    record.msg, record.args = redacted, ()
+            reuse = clean and bool(args)
+            if reuse:
+                # Clean: formatters reuse this text instead of formatting it again.
+                _last = (record, msg, args, text)
         except Exception:  # a format error, or worse: the careful path decides
-            formatted = False
             _scrub_safely(record, redactor)
-        if not formatted:
+            reuse = False
+        if not reuse:
             return original(self, record)
         try:
             return original(self, record)
@@ -239,21 +264,29 @@ def _make_handle(hook: _Hook) -> Any:
     return handle
 
 
-def _clean_with_extras(text: str, d: dict[str, Any], redactor: Redactor) -> bool:
-    """True when the message and every ``extra=`` field are plain and clean (one scan).
+_MEMO_MAX_CHARS = 512  # clean texts remembered per template (per matcher state) ...
+_MEMO_MAX_ENTRIES = 1024  # ... for this many templates: at most about 1 MB
 
-    The texts are joined with NUL for a single matcher pass; a value spanning two
-    fields (or holding NUL) only sends the record down the per-field path.
+
+def _extras_clean(d: dict[str, Any], redactor: Redactor, shortest: int) -> bool:
+    """True when every ``extra=`` field is a scalar or a clean string.
+
+    ``extra=`` puts the fields last, so they are looked for from the end; a
+    record shaped otherwise, a container or an object is left to the per-field
+    path. Strings shorter than ``shortest`` (every pattern) are not scanned.
     """
-    parts = [text]
-    for key in _extra_keys(d):
+    seen = 0
+    for key in reversed(d):
+        if key in _STANDARD:
+            break
+        seen += 1
         value = d[key]
         if isinstance(value, str):
-            parts.append(value)
+            if len(value) >= shortest and redactor.redact(value) is not value:
+                return False
         elif not isinstance(value, _SCALARS):
             return False  # containers and objects: the per-field path walks them
-    joined = "\x00".join(parts)
-    return redactor.redact(joined) is joined
+    return seen == len(d) - _N_BARE
 
 
 # The record a hook just formatted and found clean: (record, msg, args, text). One slot
@@ -263,16 +296,35 @@ _last: tuple[logging.LogRecord, object, object, str] | None = None
 
 
 def _make_get_message(original: Any) -> Any:
-    def getMessage(self: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        entry = _last
-        if entry is not None and entry[0] is self and entry[1] is self.msg \
-                and entry[2] is self.args:
-            return entry[3]
-        return original(self)  # type: ignore[no-any-return]
+    if _is_stdlib_get_message(original):
+        # logging's own getMessage, written out (one frame less per record).
+        def getMessage(self: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+            entry = _last
+            if entry is not None and entry[0] is self and entry[1] is self.msg \
+                    and entry[2] is self.args:
+                return entry[3]
+            msg = str(self.msg)
+            if self.args:
+                msg = msg % self.args
+            return msg
+    else:  # someone else's getMessage: wrap it
+        def getMessage(self: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+            entry = _last
+            if entry is not None and entry[0] is self and entry[1] is self.msg \
+                    and entry[2] is self.args:
+                return entry[3]
+            return original(self)  # type: ignore[no-any-return]
 
     getMessage.__wrapped__ = original  # type: ignore[attr-defined]
     getMessage._agentcore_get_message = True  # type: ignore[attr-defined]
     return getMessage
+
+
+def _is_stdlib_get_message(func: Any) -> bool:
+    """Whether ``func`` is logging's own ``LogRecord.getMessage`` (not a wrapper of it)."""
+    code = getattr(func, "__code__", None)
+    return (code is not None and code.co_filename == logging.__file__
+            and getattr(func, "__qualname__", None) == "LogRecord.getMessage")
 
 
 def _installed() -> bool:

@@ -73,9 +73,12 @@ _MAX_PASSES = 4  # bound on re-scans when a marker could complete a pattern
 class _State:
     """What ``redact`` needs, swapped in whole: matchers over a base and a delta."""
 
-    __slots__ = ("version", "seq", "subs", "rescan", "budget", "probe", "clean")
+    __slots__ = ("version", "seq", "subs", "rescan", "budget", "probe", "clean", "shortest",
+                 "formatted")
 
-    def __init__(self, version: int, seq: int, subs: tuple[Sub, ...], rescan: bool) -> None:
+    def __init__(
+        self, version: int, seq: int, subs: tuple[Sub, ...], rescan: bool, shortest: int = 0
+    ) -> None:
         self.version = version
         self.seq = seq  # registrations up to this sequence number are in subs[-1]
         self.subs = subs  # delta first (newest names win), then base
@@ -86,6 +89,12 @@ class _State:
         # Short texts this very matcher found clean: log messages repeat. Valid
         # only for this state; any registration or removal makes a new one.
         self.clean: set[str] = set()
+        # The shortest pattern: a shorter text cannot hold one, so it needs no scan.
+        self.shortest = shortest
+        # For the log hook (``_logging``): template -> the last text formatted from it
+        # that this matcher found clean. Arguments vary, so a set of texts would miss;
+        # comparing with the one last text costs no hashing. Same lifetime as ``clean``.
+        self.formatted: dict[str, str] = {}
 
 
 _EMPTY = _State(0, 0, (), False)
@@ -288,7 +297,9 @@ class Redactor:
             # Few additions: a small delta matcher beside the old base, not a rebuild.
             table = self._table(reversed(fresh))
             base = old.subs[-1]
-            state = _State(self._version, old.seq, (MATCHERS[self.matcher](table), base), True)
+            shortest = min(old.shortest, *map(len, table)) if table else old.shortest
+            subs = (MATCHERS[self.matcher](table), base)
+            state = _State(self._version, old.seq, subs, True, shortest)
             state.budget = _MERGE_FACTOR[self.matcher] * sum(map(len, table))
             return state
         table = self._table(self._values.values())
@@ -299,7 +310,7 @@ class Redactor:
         # A pattern with brackets, or inside a marker, could be completed by a
         # marker next to it; only then does redact() re-scan its own output.
         rescan = any("[" in p or "]" in p for p in table) or sub(markers) is not markers
-        return _State(self._version, self._seq, (sub,), rescan)
+        return _State(self._version, self._seq, (sub,), rescan, min(map(len, table)))
 
     @staticmethod
     def _table(entries: Iterable[tuple[str, frozenset[str], int]]) -> dict[str, str]:
@@ -317,6 +328,8 @@ class Redactor:
             return text
         state = self._state
         if state.version == self._version and state.probe is not None:
+            if len(text) < state.shortest:
+                return text  # shorter than every pattern: nothing to look for
             # The fast path every log record takes: one native scan, no match, done.
             clean = state.clean
             if text in clean:
@@ -330,6 +343,10 @@ class Redactor:
                     return text
             except UnicodeEncodeError:  # lone surrogates: the full path copes
                 pass
+        return self._substitute(text)
+
+    def _substitute(self, text: str) -> str:
+        """:meth:`redact` without its fast path (a caller whose probe found a match)."""
         state = self._current()
         if len(state.subs) > 1:
             state.budget -= len(text)  # racy on purpose: a late merge is harmless

@@ -243,3 +243,71 @@ def test_formatters_reuse_the_hooks_formatting_only_for_that_record() -> None:
             uninstall_log_redaction()
     if not was:
         assert not hasattr(logging.LogRecord.getMessage, "_agentcore_get_message")
+
+
+def test_value_split_between_template_and_arguments() -> None:
+    """A value cut across the template and an argument (or two arguments) is caught
+    in the formatted text, also after clean records of the same template were
+    remembered; the control (redaction not installed) shows the split reassembles."""
+    r = Redactor()
+    r.register(SECRET, name="weather")
+    head, tail = SECRET[:10], SECRET[10:]
+    logger = logging.getLogger("i30.split")
+    out = _later_handler(logger, logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+
+    def emit() -> None:
+        for i in range(3):  # clean records of the same templates first: the memo
+            logger.info(f"key={head}%s for request %d", "x" * len(tail), i)
+            logger.info("key=%s%s for request %d", head, "y" * len(tail), i)
+        logger.info(f"key={head}%s for request %d", tail, 3)
+        logger.info("key=%s%s for request %d", head, tail, 4)
+        logger.info("key=%s for request %d", SECRET, 5, extra={"route": f"/v1/{tail}"})
+
+    try:
+        emit()  # control: without redaction the value shows up whole
+        assert out.getvalue().count(SECRET) == 3
+        out.seek(0)
+        out.truncate()
+        install_log_redaction(r)
+        try:
+            emit()
+        finally:
+            uninstall_log_redaction()
+    finally:
+        logger.handlers.clear()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 9
+    assert_clean(out.getvalue())
+    assert all("[REDACTED:weather]" in line for line in lines[6:]), lines
+
+
+def test_long_extra_fields_are_scanned_short_ones_skipped_safely() -> None:
+    """extra= strings at least as long as a value are scanned; the clean fast path
+    keeps the record as it was (control: the value reaches the handler uninstalled)."""
+    r = Redactor()
+    r.register(SECRET, name="weather")
+    captured: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            captured.append(record)
+
+    logger = logging.getLogger("i30.extras")
+    logger.addHandler(Keep())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        logger.info("done", extra={"route": "/v1", "token": f"t={SECRET}", "n": 2})
+        assert captured[-1].__dict__["token"] == f"t={SECRET}"  # control
+        install_log_redaction(r)
+        try:
+            logger.info("done", extra={"route": "/v1", "token": f"t={SECRET}", "n": 2})
+            logger.info("done", extra={"route": "/v1", "note": "x" * 64, "n": 2})
+        finally:
+            uninstall_log_redaction()
+    finally:
+        logger.handlers.clear()
+    dirty, clean = captured[-2], captured[-1]
+    assert_clean(dirty.__dict__["token"])
+    assert dirty.__dict__["route"] == "/v1" and dirty.__dict__["n"] == 2
+    assert clean.__dict__["note"] == "x" * 64 and clean.msg == "done"
