@@ -91,6 +91,8 @@ class GuardedExtensions(dict[str, Any]):
     Build one with :meth:`wrap`.
     """
 
+    __slots__ = ("hook",)
+
     hook: Callable[..., Any]
 
     @classmethod
@@ -138,8 +140,17 @@ class WireGuard:
     for every request, so it does nothing until a hop needs checking.
     """
 
-    __slots__ = ("_bound", "_extensions", "_hook", "_lazy", "_wire", "header_name",
-                 "previous", "query_param", "seen", "stripped", "url")
+    # One is made for every request: the counters and what checking a hop needs are
+    # class-level defaults until a hop sets them (most requests have none).
+    #: How many request heads passed the guard (0: the transport does not trace).
+    seen = 0
+    #: How many headers or query parameters it took off.
+    stripped = 0
+    _bound: Origin | None = None
+    _wire: _Wire | None = None
+    _lazy = True
+    _extensions: dict[str, Any]
+    _hook: Callable[..., Any]
 
     def __init__(self, url: httpx.URL, header: str | None, query_param: str | None,
                  previous: Callable[..., Any] | None) -> None:
@@ -147,12 +158,35 @@ class WireGuard:
         self.header_name = header
         self.query_param = query_param
         self.previous = previous
-        #: How many request heads passed the guard (0: the transport does not trace).
-        self.seen = 0
-        self.stripped = 0
-        self._bound: Origin | None = None
-        # What checking a hop needs is computed on the first hop (most requests have none).
-        self._wire: _Wire | None = None
+
+    @classmethod
+    def install(cls, request: httpx.Request, header: str | None, query_param: str | None,
+                *, use_async: bool) -> WireGuard:
+        """A guard bound to ``request``'s origin, installed on its redirects.
+
+        A ``trace`` the request already has is the caller's and is chained to
+        (``previous``), unless it is an earlier exchange's guard (a request built from
+        ``response.next_request``): that one is bound to its own URL, so only the
+        caller's trace behind it is kept.
+        """
+        extensions = request.extensions
+        previous = extensions.get("trace")
+        if previous is None:
+            guard = cls(request.url, header, query_param, None)
+            if LAZY_GUARD and type(extensions) is dict:  # the common case, in line
+                guarded = GuardedExtensions(extensions)
+                guarded.hook = guard.acall if use_async else guard
+                request.extensions = guarded
+                return guard
+        else:
+            owner = getattr(previous, "__self__", previous)
+            if isinstance(owner, WireGuard):
+                previous = owner.previous
+            if not callable(previous):
+                previous = None
+            guard = cls(request.url, header, query_param, previous)
+        guard.attach(request, use_async=use_async)
+        return guard
 
     @property
     def bound(self) -> Origin:
@@ -177,7 +211,7 @@ class WireGuard:
         With :data:`LAZY_GUARD` only the redirect requests httpx builds carry it (see
         :class:`GuardedExtensions`); otherwise it is ``request``'s ``trace`` extension.
         """
-        hook = self._hook = self.acall if use_async else self
+        hook = self.acall if use_async else self
         extensions = request.extensions
         if type(extensions) is not dict or "trace" in extensions:
             # Whatever trace the request had is the caller's (``previous``) or an earlier
@@ -192,6 +226,7 @@ class WireGuard:
             request.extensions = GuardedExtensions.wrap(extensions, hook)
         else:
             self._lazy = False
+            self._hook = hook
             self._extensions = request.extensions = {**extensions, "trace": hook}
 
     def _detach(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import logging
 import sys
-from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -197,9 +197,8 @@ class AgentCoreAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         """Send ``request`` with the credential; on a refusal, refetch and resend once."""
-        resolver = self.resolver
-        guard = self._guard(request)
-        guard.attach(request, use_async=False)
+        resolver = self._resolver or default_resolver()
+        guard = WireGuard.install(request, self.header, self.query_param, use_async=False)
         replayable, original_url = _read(request), request.url
         responses: list[httpx.Response] = []
         try:
@@ -226,7 +225,9 @@ class AgentCoreAuth(httpx.Auth):
             self._tidy_error(stop.__context__, guard)
             raise
         finally:
-            self._finish(request, original_url, guard, responses)
+            if self.query_param is not None or len(responses) > 1 or (
+                    responses and responses[0].history):
+                self._finish(request, original_url, guard, responses)
 
     def async_auth_flow(
         self, request: httpx.Request
@@ -240,8 +241,7 @@ class AgentCoreAuth(httpx.Auth):
     async def _async_flow(
         self, request: httpx.Request, guard: WireGuard
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        resolver = self.resolver
-        guard.attach(request, use_async=True)
+        resolver = self._resolver or default_resolver()
         replayable, original_url = await _aread(request), request.url
         responses: list[httpx.Response] = []
         try:
@@ -266,7 +266,9 @@ class AgentCoreAuth(httpx.Auth):
             finally:
                 flow.close()
         finally:
-            self._finish(request, original_url, guard, responses)
+            if self.query_param is not None or len(responses) > 1 or (
+                    responses and responses[0].history):
+                self._finish(request, original_url, guard, responses)
 
     # --- the shared, I/O-free refusal flow --------------------------------------------
 
@@ -328,19 +330,6 @@ class AgentCoreAuth(httpx.Auth):
             # Keep the key out of response.url and error texts.
             request.url = original_url
 
-    def _guard(self, request: httpx.Request) -> WireGuard:
-        previous = request.extensions.get("trace")
-        if previous is not None:
-            owner = getattr(previous, "__self__", previous)
-            if isinstance(owner, WireGuard):
-                # A request built from an earlier exchange (response.next_request) carries
-                # that exchange's guard: this one is bound to its own URL, so keep only the
-                # caller's.
-                previous = owner.previous
-            if not callable(previous):
-                previous = None
-        return WireGuard(request.url, self.header, self.query_param, previous)
-
     def _carried(self, request: httpx.Request, secret: Secret, bound: Origin) -> bool:
         """Whether ``request`` went to the bound origin with ``secret`` on it."""
         if not allowed(bound, request.url):
@@ -392,20 +381,34 @@ class _AsyncFlow(AsyncGenerator[httpx.Request, httpx.Response]):
 
     def __init__(self, auth: AgentCoreAuth, request: httpx.Request) -> None:
         self._auth = auth
-        self._guard = auth._guard(request)
+        self._guard = WireGuard.install(request, auth.header, auth.query_param, use_async=True)
         self._flow = auth._async_flow(request, self._guard)
         self._done = False
 
+    # Each step awaits the generator's own awaitable directly (no coroutine in between):
+    # a step that raises (StopAsyncIteration included) ends the flow.
     async def __anext__(self) -> httpx.Request:
-        return await self._step(self._flow.__anext__())
+        try:
+            return await self._flow.__anext__()
+        except BaseException:
+            self._done = True
+            raise
 
     async def asend(self, value: httpx.Response) -> httpx.Request:
         """Hand the flow a response; the next request to send."""
-        return await self._step(self._flow.asend(value))
+        try:
+            return await self._flow.asend(value)
+        except BaseException:
+            self._done = True
+            raise
 
     async def athrow(self, *args: Any) -> httpx.Request:
         """Throw into the flow."""
-        return await self._step(self._flow.athrow(*args))
+        try:
+            return await self._flow.athrow(*args)
+        except BaseException:
+            self._done = True
+            raise
 
     async def aclose(self) -> None:
         """Close the flow; an error that is ending the exchange is scrubbed first."""
@@ -414,13 +417,6 @@ class _AsyncFlow(AsyncGenerator[httpx.Request, httpx.Response]):
             self._auth._tidy_error(sys.exception(), self._guard)
             self._done = True
         await self._flow.aclose()
-
-    async def _step(self, step: Awaitable[httpx.Request]) -> httpx.Request:
-        try:
-            return await step
-        except BaseException:
-            self._done = True
-            raise
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
