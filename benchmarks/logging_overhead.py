@@ -161,7 +161,8 @@ def _row(case: str, count: int, results: dict[str, list[float]]) -> Row:
     row["overhead_ratio"] = round(row["median_s"] / plain, 3) if plain else None
     row["note"] += f"; plain record {plain * 1e6:.2f} us, overhead {row['overhead_ratio']:.0%}"
     if "no value" in case:
-        met = row["median_s"] <= OVERHEAD_TARGET_S and (
+        # The target is issue 30's: within 2 us *or* 15 % of the plain record.
+        met = row["median_s"] <= OVERHEAD_TARGET_S or (
             row["median_s"] <= OVERHEAD_TARGET_RATIO * plain)
-        set_target(row, "<= 2 us and <= 15 % of the plain record", met)
+        set_target(row, "<= 2 us or <= 15 % of the plain record", met)
     return row
