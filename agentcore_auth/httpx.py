@@ -242,7 +242,8 @@ class AgentCoreAuth(httpx.Auth):
         self, request: httpx.Request, guard: WireGuard
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         resolver = self._resolver or default_resolver()
-        replayable, original_url = await _aread(request), request.url
+        replayable = _is_read(request) or await _aread(request)
+        original_url = request.url
         responses: list[httpx.Response] = []
         try:
             secret = await resolver.aresolve(self.request)
@@ -412,10 +413,13 @@ class _AsyncFlow(AsyncGenerator[httpx.Request, httpx.Response]):
 
     async def aclose(self) -> None:
         """Close the flow; an error that is ending the exchange is scrubbed first."""
-        if not self._done:
-            # Called from httpx's ``finally``: the error propagating there, if any.
-            self._auth._tidy_error(sys.exception(), self._guard)
-            self._done = True
+        if self._done:
+            # A step raised (StopAsyncIteration too): the generator has finished, and
+            # an error it raised went to the caller through that step.
+            return
+        self._done = True
+        # Called from httpx's ``finally``: the error propagating there, if any.
+        self._auth._tidy_error(sys.exception(), self._guard)
         await self._flow.aclose()
 
 
@@ -441,7 +445,17 @@ def _read(request: httpx.Request) -> bool:
     return True
 
 
+def _is_read(request: httpx.Request) -> bool:
+    """Whether the body is in memory already (a client's ``content=``/``json=``/no body)."""
+    try:
+        request.content  # noqa: B018 - raises RequestNotRead for a stream not read yet
+    except httpx.RequestNotRead:
+        return False
+    return True
+
+
 async def _aread(request: httpx.Request) -> bool:
+    """Async twin of :func:`_read`."""
     try:
         await request.aread()
     except httpx.StreamError:
