@@ -90,8 +90,9 @@ class _FetchOnly:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
-    def attach(self, cache: Any, *, ttl: float, expiry_skew: float) -> Any:
-        inner = self.inner.attach(cache, ttl=ttl, expiry_skew=expiry_skew)
+    def attach(self, cache: Any, *, ttl: float, expiry_skew: float, source: Any = None) -> Any:
+        # source= passed on: its names are bound like the holder's (else it shares no lock)
+        inner = self.inner.attach(cache, ttl=ttl, expiry_skew=expiry_skew, source=source)
 
         class Attachment:
             fetch = inner.fetch

@@ -286,7 +286,11 @@ class Run:
         fresh = len(providers) * self.n
         return self.row(
             f"empty restart ({fresh} fresh entries)", upstream,
-            "fresh entries still served (0 upstream calls)", upstream == 0,
+            # The notice log went with the store, so no process can tell whether a value
+            # was refused meanwhile: each credential is revalidated once fleet-wide (its
+            # entries served stale until then), never once per process.
+            "<= 1 upstream call per credential, none fails",
+            upstream <= len(providers),
             processes=self.n, rotations=0, refetches=upstream, failures=failures,
             note=f"{fresh} still-fresh local entries across the fleet before the restart")
 
