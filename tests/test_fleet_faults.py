@@ -174,7 +174,9 @@ def test_a_bug_inside_the_tier_is_counted_and_fails_no_call(
     assert resolver.get_api_key(name).reveal() == "fault-bug-0123456789"
     assert env.call_count("GetResourceApiKey") - before == 2
     stats = shared.stats
-    assert stats.faults == 1 and stats.fallbacks == 2 and not shared.available
+    # The caller's miss meets the bug; the listener's catch-up of the notice log may
+    # meet it too (a second genuine fault) before the tier is marked down.
+    assert 1 <= stats.faults <= 2 and stats.fallbacks == 2 and not shared.available
 
 
 def _slow_client(server: Any, delay: float) -> tuple[Any, list[Any]]:
