@@ -46,16 +46,7 @@ pytestmark = pytest.mark.skipif(
 KEY = os.urandom(32)
 
 
-@pytest.fixture(scope="module")
-def server(fleet_store: Any) -> Any:
-    """The store of this run: LocalRedis, LocalValkey or LocalRedisCluster (conftest)."""
-    return fleet_store
-
-
-@pytest.fixture
-def env(local_agentcore: LocalAgentCore) -> LocalAgentCore:
-    local_agentcore.clear_faults()
-    return local_agentcore
+# server, env: tests/conftest.py
 
 
 @pytest.fixture

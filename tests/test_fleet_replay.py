@@ -32,10 +32,7 @@ pytestmark = pytest.mark.skipif(
 KEY = os.urandom(32)
 
 
-@pytest.fixture(scope="module")
-def server(fleet_store: Any) -> Any:
-    """The store of this run: LocalRedis, LocalValkey or LocalRedisCluster (conftest)."""
-    return fleet_store
+# server, workload, prefix: tests/conftest.py
 
 
 @pytest.fixture
@@ -43,16 +40,6 @@ def env(local_agentcore: LocalAgentCore) -> Iterator[LocalAgentCore]:
     local_agentcore.clear_faults()
     yield local_agentcore
     local_agentcore.clear_faults()
-
-
-@pytest.fixture
-def workload(env: LocalAgentCore) -> str:
-    return env.create_workload()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"r{os.urandom(3).hex()}:"
 
 
 @pytest.fixture
