@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from .._secret import Secret
-from ._base import DownError, logger, provider_tag
+from ._base import DownError, provider_tag
 from ._log import NoticeLog
 from ._refusals import Lru, NoticeError, open_notice, seal_notice
 
@@ -252,7 +252,9 @@ class Notices(NoticeLog):
                 if subscribed_before:
                     self._counts.add("resyncs")
                 subscribed_before = True
-                self._ok()
+                # Back up only once an outage's retry_interval has passed: a subscription
+                # does not prove the store sound (a fault, a slow store) any sooner.
+                self._probe()
                 self._check_epochs()  # provider drops sent while we were not listening
                 self._catch_up(subscribed=True)  # and drops (from the notice log)
                 polled = time.monotonic()
@@ -268,8 +270,9 @@ class Notices(NoticeLog):
             except self._errors as exc:
                 if not self._stop.is_set():
                     self._failed(exc)
-            except Exception:  # a bug here must not kill the listener for good
-                logger.exception("the shared cache listener failed; restarting it")
+            except Exception as exc:  # a bug here must not kill the listener for good
+                if not self._stop.is_set():
+                    self._fault(exc)  # counted, local-only for a while; restarted below
             finally:
                 self._first_try.set()
                 self._subscribed.clear()
