@@ -77,6 +77,20 @@ def fleet_store_kind(fleet_store: Any) -> Any:
 FLEET_KEY = bytes(range(32))
 
 
+#: Store timings for tests on a loaded machine (CI runs three jobs on two cores): one store
+#: answer held 150 ms by the scheduler would exceed the default miss budget's quarter and
+#: send a miss local-only, an upstream call a count-checking test did not expect. Tests of
+#: the budgets themselves pass their own ``op_timeout=`` / ``miss_budget=``.
+PATIENT: dict[str, float] = {"op_timeout": 2.0, "miss_budget": 8.0}
+
+
+@pytest.fixture(scope="session")
+def patient() -> dict[str, float]:
+    """``PATIENT``: ``op_timeout`` and ``miss_budget`` for caches and fleet workers whose
+    test counts upstream calls (``make`` uses them unless given others)."""
+    return dict(PATIENT)
+
+
 @pytest.fixture(scope="session")
 def fleet_key() -> bytes:
     """``FLEET_KEY``: the data key of the caches ``make`` builds."""
@@ -113,24 +127,29 @@ def prefix() -> str:
 
 @pytest.fixture
 def make(env: Any, workload: str, server: Any, prefix: str) -> Iterator[Callable[..., Any]]:
-    """A 'process': ``make(url=None, resolver_kw=None, **RedisSharedCache options)`` gives
-    ``(resolver, shared)``, a resolver over the emulator with its own RedisSharedCache on
-    ``server`` (``data_key=FLEET_KEY`` unless ``kms_key_id=``; ``cluster=`` as the store)."""
+    """A 'process': ``make(url=None, resolver_kw=None, source_kw=None, **RedisSharedCache
+    options)`` gives ``(resolver, shared)``, a resolver over the emulator (an
+    AgentCoreIdentitySource with ``source_kw``) with its own RedisSharedCache on ``server``
+    (``data_key=FLEET_KEY`` unless ``kms_key_id=``; ``cluster=`` as the store; ``PATIENT``
+    timings unless given)."""
     from agentcore_auth import AgentCoreIdentitySource, CredentialResolver
     from agentcore_auth.fleet import RedisSharedCache
 
     made: list[tuple[Any, Any]] = []
 
     def build(url: str | None = None, resolver_kw: dict[str, Any] | None = None,
-              **kw: Any) -> tuple[Any, Any]:
+              source_kw: dict[str, Any] | None = None, **kw: Any) -> tuple[Any, Any]:
         if "kms_key_id" not in kw:
             kw.setdefault("data_key", FLEET_KEY)
         kw.setdefault("prefix", prefix)
+        for option, value in PATIENT.items():
+            kw.setdefault(option, value)
         if "client" not in kw:
             kw.setdefault("cluster", server.cluster if url is None else False)
         shared = RedisSharedCache(url or server.url, **kw)
         source = AgentCoreIdentitySource(
-            endpoint_url=env.endpoint_url, region=env.region, workload_name=workload
+            endpoint_url=env.endpoint_url, region=env.region, workload_name=workload,
+            **(source_kw or {}),
         )
         resolver = CredentialResolver(source, shared_cache=shared, **(resolver_kw or {}))
         made.append((resolver, shared))

@@ -72,7 +72,7 @@ class OldTier:
 
 
 @pytest.fixture
-def tier(server: Any) -> Iterator[Callable[..., RedisSharedCache]]:
+def tier(server: Any, patient: dict[str, float]) -> Iterator[Callable[..., RedisSharedCache]]:
     """A 'process's RedisSharedCache on the store (same key and prefix unless told)."""
     made: list[RedisSharedCache] = []
     prefix = f"b{os.urandom(3).hex()}:"
@@ -80,6 +80,8 @@ def tier(server: Any) -> Iterator[Callable[..., RedisSharedCache]]:
     def build(**kw: Any) -> RedisSharedCache:
         kw.setdefault("data_key", KEY)
         kw.setdefault("prefix", prefix)
+        for option, value in patient.items():
+            kw.setdefault(option, value)
         shared = RedisSharedCache(server.url, cluster=server.cluster, **kw)
         made.append(shared)
         return shared
@@ -174,7 +176,7 @@ def test_control_names_bound_to_the_request_only_serve_the_env_value(
 
 
 def test_two_workload_processes_do_not_share_a_key_the_same_workload_does(
-    env: LocalAgentCore, server: Any
+    env: LocalAgentCore, server: Any, patient: dict[str, float],
 ) -> None:
     """Real processes: two of workload A share one call; workload B makes its own."""
     name, _ = env.create_api_key_provider("bind-workload-0123456789")
@@ -182,8 +184,8 @@ def test_two_workload_processes_do_not_share_a_key_the_same_workload_does(
     setup = {"redis_url": server.url, "cluster": server.cluster, "data_key": KEY.hex(),
              "prefix": f"w{os.urandom(3).hex()}:"}
     with Fleet(3, env.env_vars()) as fleet:
-        fleet.all("setup", [0, 1], workload=workload_a, **setup)
-        fleet.all("setup", [2], workload=workload_b, **setup)
+        fleet.all("setup", [0, 1], **patient, workload=workload_a, **setup)
+        fleet.all("setup", [2], **patient, workload=workload_b, **setup)
         before = env.call_count("GetResourceApiKey")
         fleet.all("get", [0], provider=name)
         fleet.all("get", [1], provider=name)

@@ -41,11 +41,14 @@ def server(fleet_store: Any) -> Any:
 
 
 @pytest.fixture
-def stores(server: LocalRedis) -> Iterator[tuple[RedisConsentSessionStore, ...]]:
+def stores(
+    server: LocalRedis, patient: dict[str, float]
+) -> Iterator[tuple[RedisConsentSessionStore, ...]]:
     """Two 'instances' of one fleet (each its own connections and key material)."""
     prefix = f"c{os.urandom(3).hex()}:"
     shared = [
-        RedisSharedCache(server.url, data_key=KEY, prefix=prefix, cluster=server.cluster)
+        RedisSharedCache(server.url, data_key=KEY, prefix=prefix, cluster=server.cluster,
+                         **patient)
         for _ in range(2)
     ]
     yield tuple(RedisConsentSessionStore(s) for s in shared)

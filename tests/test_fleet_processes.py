@@ -44,11 +44,13 @@ def workload(env: LocalAgentCore) -> str:
 
 
 @pytest.fixture(scope="module")
-def fleet(env: LocalAgentCore, server: LocalRedis, workload: str) -> Iterator[Fleet]:
+def fleet(
+    env: LocalAgentCore, server: LocalRedis, workload: str, patient: dict[str, float]
+) -> Iterator[Fleet]:
     """Six processes sharing one store and one key (started once: ~1 s of imports each)."""
     with Fleet(6, env.env_vars()) as processes:
         processes.all("setup", workload=workload, redis_url=server.url, cluster=server.cluster,
-                      data_key=os.urandom(32).hex())
+                      **patient, data_key=os.urandom(32).hex())
         yield processes
 
 
@@ -121,7 +123,7 @@ def test_rotation_under_load_at_most_the_requests_in_flight_meet_a_401(
 
 
 def test_six_processes_bootstrap_one_kms_data_key_at_once(
-    env: LocalAgentCore, fleet: Fleet, server: LocalRedis, workload: str
+    env: LocalAgentCore, fleet: Fleet, server: LocalRedis, workload: str, patient: dict[str, float],
 ) -> None:
     """Every process starts cold with kms_key_id: one wrapped key wins, all read each other."""
     key_id = env.create_kms_key()
@@ -129,7 +131,7 @@ def test_six_processes_bootstrap_one_kms_data_key_at_once(
     name, _ = env.create_api_key_provider("procs-kms-0123456789")
     try:
         fleet.all("setup", workload=workload, redis_url=server.url, cluster=server.cluster,
-                  kms_key_id=key_id, prefix=prefix)
+                  **patient, kms_key_id=key_id, prefix=prefix)
         before = env.call_count("GetResourceApiKey")
         answers = fleet.all("get", provider=name)
         stats = fleet.all("stats")
@@ -144,20 +146,20 @@ def test_six_processes_bootstrap_one_kms_data_key_at_once(
         client.close()
     finally:  # the module's other tests expect the data-key set-up
         fleet.all("setup", workload=workload, redis_url=server.url, cluster=server.cluster,
-                  data_key=os.urandom(32).hex())
+                  **patient, data_key=os.urandom(32).hex())
 
 
 def test_a_process_killed_holding_the_lease_does_not_block_the_fleet(
-    env: LocalAgentCore, server: LocalRedis, workload: str
+    env: LocalAgentCore, server: LocalRedis, workload: str, patient: dict[str, float],
 ) -> None:
     name, _ = env.create_api_key_provider("procs-lease-0123456789")
     key = os.urandom(32).hex()
     with Fleet(4, env.env_vars()) as procs:
-        procs.all("setup", [0], workload=workload, redis_url=server.url,
+        procs.all("setup", [0], **patient, workload=workload, redis_url=server.url,
                   cluster=server.cluster, data_key=key, lock_lease=1.0, slow=60)
         # The lease is the holder's: the others take over with the default 10 s, so a
         # starved machine cannot make their own fetch lapse into a second one.
-        procs.all("setup", [1, 2, 3], workload=workload, redis_url=server.url,
+        procs.all("setup", [1, 2, 3], **patient, workload=workload, redis_url=server.url,
                   cluster=server.cluster, data_key=key)
         procs.send(0, "get", provider=name)  # takes the lock, then sleeps in its fetch
         client = server.client()
@@ -177,13 +179,13 @@ def test_a_process_killed_holding_the_lease_does_not_block_the_fleet(
 
 
 def test_redis_killed_mid_run_costs_no_failed_call_and_one_warning_each(
-    env: LocalAgentCore, workload: str
+    env: LocalAgentCore, workload: str, patient: dict[str, float],
 ) -> None:
     name, arn = env.create_api_key_provider("procs-outage-0123456789")
     url = env.protected_api(arn, "api_key")
     with LocalRedis() as own, Fleet(4, env.env_vars()) as procs:
         procs.all("setup", workload=workload, redis_url=own.url, data_key=os.urandom(32).hex(),
-                  retry_interval=0.2)
+                  **patient, retry_interval=0.2)
         killer = threading.Timer(0.4, own.kill)
         reviver = threading.Timer(1.2, own.start)
         killer.start()
@@ -201,7 +203,7 @@ def test_redis_killed_mid_run_costs_no_failed_call_and_one_warning_each(
 
 
 def test_a_provider_drop_in_one_process_drops_it_in_every_process(
-    env: LocalAgentCore, server: LocalRedis, workload: str
+    env: LocalAgentCore, server: LocalRedis, workload: str, patient: dict[str, float],
 ) -> None:
     """``resolver.invalidate(provider)`` (a RotationWatcher's call) in one of 3 processes:
     the two others drop their copy too, including one they fetched without the store."""
@@ -210,7 +212,7 @@ def test_a_provider_drop_in_one_process_drops_it_in_every_process(
     key = os.urandom(32).hex()
     prefix = f"pd{os.urandom(3).hex()}:"
     with Fleet(3, env.env_vars()) as procs:
-        procs.all("setup", workload=workload, redis_url=server.url,
+        procs.all("setup", **patient, workload=workload, redis_url=server.url,
                   cluster=server.cluster, data_key=key, prefix=prefix)
         old = procs.all("get", provider=name)
         procs.all("get", provider=other)

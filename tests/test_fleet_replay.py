@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis
 
-from agentcore_auth import AgentCoreIdentitySource, CredentialResolver, SourceUnavailableError
+from agentcore_auth import CredentialResolver, SourceUnavailableError
 from agentcore_auth.fleet import FleetKeys, RedisSharedCache
 from agentcore_auth.fleet._refusals import seal_notice
 from agentcore_auth.testing import LocalAgentCore
@@ -43,28 +43,21 @@ def env(local_agentcore: LocalAgentCore) -> Iterator[LocalAgentCore]:
 
 
 @pytest.fixture
-def make(
-    env: LocalAgentCore, workload: str, server: Any, prefix: str
-) -> Iterator[Callable[..., tuple[CredentialResolver, RedisSharedCache]]]:
-    """A 'process': a resolver over the emulator with its own RedisSharedCache."""
-    made: list[tuple[CredentialResolver, RedisSharedCache]] = []
+def make(make: Callable[..., Any], server: Any) -> Callable[..., Any]:
+    """conftest's ``make`` with this file's defaults (``KEY``, ``retry_interval`` 0.2 s, 4
+    attempts per fetch); ``url`` is a store user's URL on ``store`` (default ``server``)."""
 
     def build(url: str | None = None, *, store: Any = None, max_attempts: int = 4,
               **kw: Any) -> tuple[CredentialResolver, RedisSharedCache]:
         store = store or server
-        kw.setdefault("prefix", prefix)
+        kw.setdefault("data_key", KEY)
         kw.setdefault("retry_interval", 0.2)
-        shared = RedisSharedCache(url or store.url, data_key=KEY, cluster=store.cluster, **kw)
-        source = AgentCoreIdentitySource(endpoint_url=env.endpoint_url, region=env.region,
-                                         workload_name=workload, max_attempts=max_attempts)
-        resolver = CredentialResolver(source, shared_cache=shared)
-        made.append((resolver, shared))
-        return resolver, shared
+        made: tuple[CredentialResolver, RedisSharedCache] = make(
+            url or store.url, cluster=store.cluster, source_kw={"max_attempts": max_attempts},
+            **kw)
+        return made
 
-    yield build
-    for resolver, shared in made:
-        resolver.close()
-        shared.close()
+    return build
 
 
 def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -168,7 +161,7 @@ def test_a_drop_sent_while_a_process_was_cut_off_is_applied_on_reconnect(
 
 
 def test_an_empty_store_restart_costs_at_most_one_upstream_call_per_credential(
-    env: LocalAgentCore, workload: str, fleet_store_kind: Any
+    env: LocalAgentCore, workload: str, fleet_store_kind: Any, patient: dict[str, float],
 ) -> None:
     """Three real processes hold 60 fresh credentials; the store is SIGKILLed and started
     empty. Each process revalidates what it held: 60 upstream calls for the fleet (one per
@@ -176,7 +169,7 @@ def test_an_empty_store_restart_costs_at_most_one_upstream_call_per_credential(
     values back from the store. (Before: every process removed all 60.)"""
     names = [env.create_api_key_provider(f"storm-{i:02d}-0123456789")[0] for i in range(60)]
     with fleet_store_kind() as own, Fleet(3, env.env_vars()) as procs:
-        procs.all("setup", workload=workload, redis_url=own.url, cluster=own.cluster,
+        procs.all("setup", **patient, workload=workload, redis_url=own.url, cluster=own.cluster,
                   data_key=os.urandom(32).hex(), prefix="storm:", retry_interval=0.2, ttl=600)
         held = {name: procs.all("get", provider=name) for name in names}
         assert all(len({a["fingerprint"] for a in answers}) == 1 for answers in held.values())

@@ -70,13 +70,15 @@ def test_a_credentials_keys_share_one_slot_and_the_names_spread_over_nodes(
 
 
 def test_fleet_on_a_cluster_one_call_and_a_drop_reaches_a_process_on_another_node(
-    local_agentcore: LocalAgentCore, workload: str, cluster: LocalRedisCluster
+    local_agentcore: LocalAgentCore, workload: str, cluster: LocalRedisCluster,
+    patient: dict[str, float],
 ) -> None:
     env = local_agentcore
     name, arn = env.create_api_key_provider("cluster-value-0123456789")
     prefix = f"c{os.urandom(3).hex()}:"
     shared = [
-        RedisSharedCache(url, data_key=KEY, prefix=prefix, cluster=True) for url in cluster.urls
+        RedisSharedCache(url, data_key=KEY, prefix=prefix, cluster=True, **patient)
+        for url in cluster.urls
     ]  # each 'process' bootstraps from another node
     resolvers = [resolver_on(env, workload, s) for s in shared]
     try:
@@ -99,11 +101,12 @@ def test_fleet_on_a_cluster_one_call_and_a_drop_reaches_a_process_on_another_nod
 
 
 async def test_async_callers_on_a_cluster(
-    local_agentcore: LocalAgentCore, workload: str, cluster: LocalRedisCluster
+    local_agentcore: LocalAgentCore, workload: str, cluster: LocalRedisCluster,
+    patient: dict[str, float],
 ) -> None:
     env = local_agentcore
     name, _ = env.create_api_key_provider("cluster-async-0123456789")
-    shared = RedisSharedCache(cluster.url, data_key=KEY, prefix="ca:", cluster=True)
+    shared = RedisSharedCache(cluster.url, data_key=KEY, prefix="ca:", cluster=True, **patient)
     resolver = resolver_on(env, workload, shared)
     try:
         before = env.call_count("GetResourceApiKey")
@@ -241,7 +244,7 @@ async def test_async_twin_and_an_asyncio_client(
 
 def test_the_fleet_through_iam_auth_and_no_token_in_logs(
     front: tuple[LocalElastiCacheIAM, ManualClock], local_agentcore: LocalAgentCore,
-    workload: str, caplog: pytest.LogCaptureFixture,
+    workload: str, caplog: pytest.LogCaptureFixture, patient: dict[str, float],
 ) -> None:
     import logging
 
@@ -250,8 +253,8 @@ def test_the_fleet_through_iam_auth_and_no_token_in_logs(
     env = local_agentcore
     name, _ = env.create_api_key_provider("iam-fleet-0123456789")
     auth = ElastiCacheIAMAuth("agents-fleet", "fleet-user", session=session(), clock=clock)
-    shared = [RedisSharedCache(local.url, data_key=KEY, prefix="iam:", credential_provider=auth)
-              for _ in range(2)]
+    shared = [RedisSharedCache(local.url, data_key=KEY, prefix="iam:", credential_provider=auth,
+                               **patient) for _ in range(2)]
     resolvers = [resolver_on(env, workload, s) for s in shared]
     try:
         shared[0].check()

@@ -51,11 +51,11 @@ def holder_process(local_agentcore: LocalAgentCore, fleet_store: Any) -> Iterato
 
 @pytest.fixture
 def holder(env: LocalAgentCore, fleet_store: Any, holder_process: Fleet,
-           ) -> tuple[Fleet, dict[str, Any]]:
+           patient: dict[str, float]) -> tuple[Fleet, dict[str, Any]]:
     """That process, set up anew: its source fetches wait for ``release``."""
     setup = {"workload": env.create_workload(), "redis_url": fleet_store.url,
              "cluster": fleet_store.cluster, "data_key": os.urandom(32).hex(),
-             "prefix": f"w{os.urandom(3).hex()}:", "lock_lease": 5.0}
+             "prefix": f"w{os.urandom(3).hex()}:", "lock_lease": 5.0, **patient}
     holder_process.all("setup", gated=True, **setup)
     return holder_process, setup
 
@@ -94,7 +94,8 @@ def _resolver(env: LocalAgentCore, setup: dict[str, Any], *, fetch_only: bool = 
               ) -> tuple[CredentialResolver, RedisSharedCache]:
     shared = RedisSharedCache(setup["redis_url"], cluster=setup["cluster"],
                               data_key=bytes.fromhex(setup["data_key"]), prefix=setup["prefix"],
-                              lock_lease=setup["lock_lease"])
+                              lock_lease=setup["lock_lease"], op_timeout=setup["op_timeout"],
+                              miss_budget=setup["miss_budget"])
     source = AgentCoreIdentitySource(endpoint_url=env.endpoint_url, region=env.region,
                                      workload_name=setup["workload"])
     tier: Any = FetchOnly(shared) if fetch_only else shared

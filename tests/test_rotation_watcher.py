@@ -539,7 +539,7 @@ def test_bad_arguments_are_configuration_errors(resolver: CredentialResolver) ->
 @pytest.mark.skipif(redis_server_binary() is None, reason="needs redis-server")
 @pytest.mark.parametrize("watching", [True, False], ids=["one watcher", "no watcher"])
 def test_fleet_of_three_one_watcher_no_401_anywhere_and_one_upstream_call(
-    env: LocalAgentCore, queue: Queue, watching: bool
+    env: LocalAgentCore, queue: Queue, watching: bool, patient: dict[str, float],
 ) -> None:
     """3 processes share a tier, process 0 runs the watcher: after a rotation every process
     calls with the new value, 0 downstream 401s, 1 upstream call for the fleet. The control
@@ -548,7 +548,7 @@ def test_fleet_of_three_one_watcher_no_401_anywhere_and_one_upstream_call(
     url = env.protected_api(arn, "api_key")
     workload = env.create_workload()
     with LocalRedis() as server, Fleet(3, env.env_vars()) as procs:
-        procs.all("setup", workload=workload, redis_url=server.url,
+        procs.all("setup", **patient, workload=workload, redis_url=server.url,
                   data_key=os.urandom(32).hex(), prefix=f"w{os.urandom(3).hex()}:", ttl=300)
         first = procs.all("call", provider=name, url=url, n=1)
         assert all(a["met_401"] == 0 and a["statuses"] == {"200": 1} for a in first)

@@ -8,9 +8,9 @@ Replies never carry a secret value, only fingerprints and counts. Commands:
 
 - ``setup`` (again: replaces the resolver): ``workload``, ``redis_url`` (None: no
   shared tier), ``cluster`` (a Redis Cluster), ``data_key`` (hex), ``kms_key_id``,
-  ``prefix``, ``fleet``, ``ttl``, ``lock_lease``,
-  ``retry_interval``, ``slow`` (seconds each source fetch waits), ``gated`` (each
-  source fetch waits for ``release``);
+  ``prefix``, ``fleet``, ``ttl``, ``lock_lease``, ``retry_interval``, ``op_timeout``,
+  ``miss_budget``, ``slow`` (seconds each source fetch waits), ``gated`` (each source
+  fetch waits for ``release``);
 - ``hold``: ``providers``: resolve each in a thread of its own and answer once every
   one's source fetch has begun (so this process holds their fleet locks, renewing them);
 - ``release``: let the held fetches end; the reply has their fingerprints;
@@ -175,6 +175,8 @@ class _Worker:
                 prefix=args.get("prefix") or "agentcore-auth:",
                 fleet=args.get("fleet"),
                 retry_interval=float(args.get("retry_interval", 5.0)),
+                **{option: float(args[option]) for option in ("op_timeout", "miss_budget")
+                   if option in args},
                 cluster=bool(args.get("cluster", False)),
             )
         self.resolver = CredentialResolver(
