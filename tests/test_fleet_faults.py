@@ -177,8 +177,8 @@ def test_a_bug_inside_the_tier_is_counted_and_fails_no_call(
     assert resolver.get_api_key(name).reveal() == "fault-bug-0123456789"
     assert env.call_count("GetResourceApiKey") - before == 2
     stats = shared.stats
-    # The caller's miss meets the bug; the listener's catch-up of the notice log may
-    # meet it too (a second genuine fault) before the tier is marked down.
+    # The caller's miss meets the bug; the listener's catch-up of the notice log meets it
+    # too, a counted fault each time the listener restarts.
     assert stats.faults >= 1 and stats.fallbacks == 2 and not shared.available
 
 
@@ -198,19 +198,20 @@ def test_a_listener_that_resubscribes_does_not_end_an_outage_early(
     assert resolver.get_api_key(name).reveal() == "fault-resub-0123456789"
     stats = shared.stats
     assert stats.faults == 1 and stats.fallbacks == 1 and not shared.available
-    deadline = time.monotonic() + 10
-    while not shared._subscribed.is_set():
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    for url in getattr(server, "urls", [server.url]):
-        node = redis.Redis.from_url(url)
-        node.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
-        node.close()
-    deadline = time.monotonic() + 10
-    while not (shared.stats.resyncs >= 1 and shared._subscribed.is_set()):
-        assert time.monotonic() < deadline, shared.stats
-        time.sleep(0.01)
-    time.sleep(0.3)  # the listener's first steps after subscribing (and a poll) are done
+
+    def resubscribed(times: int) -> None:
+        deadline = time.monotonic() + 10
+        while not (shared.stats.resyncs >= times and shared._subscribed.is_set()):
+            assert time.monotonic() < deadline, shared.stats
+            time.sleep(0.01)
+
+    resubscribed(0)
+    for resyncs in (1, 2):  # after the second, the steps that followed the first have run
+        for url in getattr(server, "urls", [server.url]):
+            node = redis.Redis.from_url(url)
+            node.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+            node.close()
+        resubscribed(resyncs)
     assert not shared.available and shared.stats.outages == 1
     resolver.clear()
     resolver.get_api_key(name)
