@@ -142,8 +142,7 @@ def make(env: Any, workload: str, server: Any, prefix: str) -> Iterator[Callable
         if "kms_key_id" not in kw:
             kw.setdefault("data_key", FLEET_KEY)
         kw.setdefault("prefix", prefix)
-        for option, value in PATIENT.items():
-            kw.setdefault(option, value)
+        kw = {**PATIENT, **kw}
         if "client" not in kw:
             kw.setdefault("cluster", server.cluster if url is None else False)
         shared = RedisSharedCache(url or server.url, **kw)

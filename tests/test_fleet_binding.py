@@ -80,8 +80,7 @@ def tier(server: Any, patient: dict[str, float]) -> Iterator[Callable[..., Redis
     def build(**kw: Any) -> RedisSharedCache:
         kw.setdefault("data_key", KEY)
         kw.setdefault("prefix", prefix)
-        for option, value in patient.items():
-            kw.setdefault(option, value)
+        kw = {**patient, **kw}
         shared = RedisSharedCache(server.url, cluster=server.cluster, **kw)
         made.append(shared)
         return shared
