@@ -26,7 +26,7 @@ JSON, rich) sees only markers:
 Cost (``benchmarks/logging_overhead.py``): a record without an exception is
 formatted once (formatters reuse that text) and checked with one native scan of
 the formatted text; a text shorter than every registered pattern is not
-scanned, and the last clean text formatted from each template is remembered
+scanned, and the first clean text formatted from each template is remembered
 (repeated messages cost a dict lookup and a string comparison). Records that
 never reach a logger (a handler's ``handle()`` called directly) are not
 covered: attach the :class:`RedactingFilter` that :func:`install_log_redaction`
@@ -36,6 +36,7 @@ returns to such handlers.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -194,6 +195,7 @@ _hook: _Hook | None = None
 
 def _make_handle(hook: _Hook) -> Any:
     original = hook.original
+    inline = _is_stdlib_function(original, "Logger.handle") and sys.version_info < (3, 14)
 
     def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
         global _last
@@ -217,19 +219,23 @@ def _make_handle(hook: _Hook) -> Any:
             state = redactor._state
             if state.version == redactor._version and state.probe is not None:
                 # One current matcher. A text shorter than every pattern needs no
-                # scan; the last clean text formatted from this template is
+                # scan; the first clean text formatted from this template is
                 # remembered (an equality test: no hashing of a text that varies).
                 shortest = state.shortest
                 redacted = text  # not looked at yet
                 n = len(text)
                 memo = state.formatted
-                if n < shortest or memo.get(msg) == text:
+                seen = memo.get(msg)
+                if n < shortest or seen == text:
                     clean = True
                 else:
                     # One native "any match?" scan; wrapped base64 needs the full path, and
                     # lone surrogates (UnicodeEncodeError) the careful one.
                     clean = not state.probe(text) and (n <= 76 or "\n" not in text)
-                    if clean and n <= _MEMO_MAX_CHARS and len(msg) <= _MEMO_MAX_CHARS:
+                    # Only a template's first clean text is kept: one whose arguments
+                    # vary would replace it on every record and never be hit.
+                    if clean and seen is None and n <= _MEMO_MAX_CHARS \
+                            and len(msg) <= _MEMO_MAX_CHARS:
                         if len(memo) >= _MEMO_MAX_ENTRIES:
                             memo.clear()
                         memo[msg] = text
@@ -252,18 +258,33 @@ def _make_handle(hook: _Hook) -> Any:
         except Exception:  # a format error, or worse: the careful path decides
             _scrub_safely(record, redactor)
             reuse = False
-        if not reuse:
-            return original(self, record)
+        if not inline:
+            if not reuse:
+                return original(self, record)
+            try:
+                return original(self, record)
+            finally:
+                _last = None
+        # logging's own Logger.handle, written out: one frame less per record.
         try:
-            return original(self, record)
+            if not self.disabled:
+                kept = self.filter(record)
+                if kept:
+                    if _FILTER_MAY_REPLACE and isinstance(kept, logging.LogRecord):
+                        record = kept
+                    self.callHandlers(record)
         finally:
-            _last = None
+            if reuse:
+                _last = None
+        return None
 
     handle.__wrapped__ = original  # type: ignore[attr-defined]
     handle._agentcore_hook = hook  # type: ignore[attr-defined]
     return handle
 
 
+# Since 3.12 a filter may return a record to pass on instead of the one it was given.
+_FILTER_MAY_REPLACE = sys.version_info >= (3, 12)
 _MEMO_MAX_CHARS = 512  # clean texts remembered per template (per matcher state) ...
 _MEMO_MAX_ENTRIES = 1024  # ... for this many templates: at most about 1 MB
 
@@ -296,7 +317,7 @@ _last: tuple[logging.LogRecord, object, object, str] | None = None
 
 
 def _make_get_message(original: Any) -> Any:
-    if _is_stdlib_get_message(original):
+    if _is_stdlib_function(original, "LogRecord.getMessage"):
         # logging's own getMessage, written out (one frame less per record).
         def getMessage(self: logging.LogRecord) -> str:  # noqa: N802 - logging's name
             entry = _last
@@ -320,11 +341,11 @@ def _make_get_message(original: Any) -> Any:
     return getMessage
 
 
-def _is_stdlib_get_message(func: Any) -> bool:
-    """Whether ``func`` is logging's own ``LogRecord.getMessage`` (not a wrapper of it)."""
+def _is_stdlib_function(func: Any, qualname: str) -> bool:
+    """Whether ``func`` is logging's own ``qualname`` (not a wrapper of it)."""
     code = getattr(func, "__code__", None)
     return (code is not None and code.co_filename == logging.__file__
-            and getattr(func, "__qualname__", None) == "LogRecord.getMessage")
+            and getattr(func, "__qualname__", None) == qualname)
 
 
 def _installed() -> bool:

@@ -91,9 +91,9 @@ class _State:
         self.clean: set[str] = set()
         # The shortest pattern: a shorter text cannot hold one, so it needs no scan.
         self.shortest = shortest
-        # For the log hook (``_logging``): template -> the last text formatted from it
+        # For the log hook (``_logging``): template -> the first text formatted from it
         # that this matcher found clean. Arguments vary, so a set of texts would miss;
-        # comparing with the one last text costs no hashing. Same lifetime as ``clean``.
+        # comparing with that one text costs no hashing. Same lifetime as ``clean``.
         self.formatted: dict[str, str] = {}
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import logging
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import quote
 
 import boto3
@@ -247,3 +250,75 @@ def test_real_boto3_and_httpx_calls_at_debug(
     assert_clean(text)
     assert_clean(caplog.text)
     assert sys.modules["httpx"] is httpx
+
+
+def _replacement(record: logging.LogRecord) -> logging.LogRecord:
+    return logging.makeLogRecord({"name": "replacement", "msg": "new %s", "args": ("record",),
+                                  "levelno": logging.WARNING})
+
+
+class _ReplacingLogger(logging.Logger):
+    """A logger whose own filter returns another record (truthy: 3.11 passes on its own)."""
+
+    def filter(self, record: logging.LogRecord) -> Any:
+        return _replacement(record)
+
+
+def _deliver(scenario: str) -> str:
+    """What a logger's handler prints for records with and without args, logged and handed in."""
+    cls = _ReplacingLogger if scenario == "replaced by the logger" else logging.Logger
+    logger = cls(f"agentcore.tests.deliver.{scenario}", logging.DEBUG)
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    logger.addHandler(handler)
+    logger.propagate = False
+    if scenario == "dropped":
+        logger.addFilter(lambda record: False)
+    elif scenario == "kept":
+        logger.addFilter(lambda record: True)
+    elif scenario == "replaced by a filter":  # since 3.12 logging passes that record on
+        logger.addFilter(_replacement)
+    logger.warning("request %d for %s", 7, "alice")
+    logger.warning("no args")
+    logger.disabled = scenario == "disabled"  # logging's own calls never reach handle() then
+    for msg, args in (("received %d for %s", (8, "bob")), ("received, no args", ())):
+        logger.handle(logging.makeLogRecord(
+            {"name": "socket", "msg": msg, "args": args, "levelno": logging.WARNING}))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "scenario", ["kept", "disabled", "dropped", "replaced by a filter", "replaced by the logger"])
+def test_records_are_passed_on_as_logging_itself_passes_them(scenario: str) -> None:
+    """The hook writes out logging's own Logger.handle: the same records reach handlers."""
+    uninstall_log_redaction()
+    expected = _deliver(scenario)
+    r = Redactor()
+    r.register(SECRET, name="weather")
+    install_log_redaction(r)
+    try:
+        assert _deliver(scenario) == expected
+    finally:
+        uninstall_log_redaction()
+    assert expected.count("\n") == {"disabled": 2, "dropped": 0}.get(scenario, 4)
+
+
+def test_a_failing_logger_filter_leaves_no_reference_to_the_record(redactor: Redactor) -> None:
+    """The clean text handed to the formatter is let go even when a filter raises."""
+    logger = logging.getLogger("agentcore.tests.failing_filter")
+    seen: list[weakref.ref[logging.LogRecord]] = []
+
+    def failing(record: logging.LogRecord) -> bool:
+        seen.append(weakref.ref(record))
+        raise RuntimeError("the filter failed")
+
+    logger.addFilter(failing)
+    try:
+        logger.warning("request %d for %s", 7, "alice")
+    except RuntimeError:
+        pass
+    finally:
+        logger.removeFilter(failing)
+    gc.collect()
+    assert len(seen) == 1 and seen[0]() is None
