@@ -88,6 +88,9 @@ def test_hostile_shell_neither_breaks_nor_reaches_the_emulator(
         # the exports win over everything the shell set
         for variable, value in env.env_vars().items():
             monkeypatch.setenv(variable, value)
+        # a new shell's boto3: a default session made by an earlier test keeps the config
+        # file it read then, and would not know the exported profile
+        monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
         assert boto3.session.Session().region_name == env.region
         control = boto3.client("bedrock-agentcore-control")
         assert control.get_api_key_credential_provider(name=name)["name"] == name
